@@ -1,0 +1,442 @@
+"""A single-node Apache Kafka broker on loopback, for development and tests.
+
+:class:`LocalBroker` runs the real Apache Kafka broker (KRaft mode, combined
+broker and controller roles, node id 1) from jars that Maven fetches from Maven
+Central into a cache outside the repository::
+
+    $EWS_CACHE/kafka-<version>/lib/*.jar      (EWS_CACHE defaults to ~/.cache/ews)
+
+The broker's home (``var/broker`` by default) holds ``server.properties``, the
+data directory ``data/``, the console log ``broker.log`` and ``broker.pid``.
+Storage is formatted with a fresh cluster id on the first start only, so
+topics, offsets and faust changelogs survive a restart.
+
+``start()`` returns once the broker answers a metadata request; ``stop()`` sends
+SIGTERM (a clean, controlled shutdown that takes about a second) and SIGKILL
+after a grace period. Every failure raises :class:`schemas.errors.BrokerError`
+with the tail of ``broker.log``.
+
+The faust settings that work against this broker are in ``docs/kafka.md``.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from schemas.errors import BrokerError
+
+log = logging.getLogger(__name__)
+
+# Kafka 4.0 dropped the old protocol versions; aiokafka 0.14.0 and
+# kafka-python 3.0 speak the new ones. 4.4.0 is the newest release served and
+# passes tests/integration/test_faust_compat.py (a faust table counted, then
+# recovered from its changelog by a second worker).
+KAFKA_VERSION = "4.4.0"
+
+DEFAULT_HOME = Path("var/broker")
+KAFKA_FILES = Path(__file__).resolve().parents[1] / "scripts" / "kafka"
+JVM_OPTIONS = ("-Xms128m", "-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true")
+LOG_TAIL_LINES = 40
+
+
+def cache_root() -> Path:
+    """Return the directory of downloaded jars (``$EWS_CACHE`` or ~/.cache/ews)."""
+    override = os.environ.get("EWS_CACHE")
+    return Path(override) if override else Path.home() / ".cache" / "ews"
+
+
+def kafka_lib(version: str = KAFKA_VERSION) -> Path:
+    """Return the folder that holds (or will hold) the classpath of ``version``."""
+    return cache_root() / f"kafka-{version}" / "lib"
+
+
+def fetch_kafka(version: str = KAFKA_VERSION) -> Path:
+    """Fetch the broker's jars with Maven unless already cached; return the lib dir.
+
+    The download goes to a temporary folder that is renamed into place, so an
+    interrupted fetch never leaves a half-filled classpath behind.
+    """
+    lib = kafka_lib(version)
+    if (lib / f"kafka_2.13-{version}.jar").is_file():
+        return lib
+
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise BrokerError(
+            "mvn not found on PATH: Maven is needed once to fetch the Kafka "
+            f"{version} jars into {lib} (apt-get install maven)"
+        )
+    pom = KAFKA_FILES / "pom.xml"
+    if not pom.is_file():
+        raise BrokerError(f"{pom} is missing: LocalBroker runs from a source checkout")
+
+    work = lib.parent
+    work.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(pom, work / "pom.xml")
+    partial = work / f"lib.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    log.info("fetching Apache Kafka %s jars into %s", version, lib)
+    started = time.monotonic()
+    result = subprocess.run(
+        [
+            mvn,
+            "-q",
+            "-B",
+            "dependency:copy-dependencies",
+            f"-Dkafka.version={version}",
+            f"-DoutputDirectory={partial}",
+        ],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        shutil.rmtree(partial, ignore_errors=True)
+        output = (result.stdout + result.stderr).strip().splitlines()
+        raise BrokerError(
+            f"mvn could not fetch org.apache.kafka:kafka_2.13:{version} "
+            f"(exit {result.returncode}):\n" + "\n".join(output[-LOG_TAIL_LINES:])
+        )
+    try:
+        partial.rename(lib)
+    except OSError:
+        # Another process finished the same fetch first; its copy is as good.
+        shutil.rmtree(partial, ignore_errors=True)
+    log.info("fetched Kafka %s in %.1f s", version, time.monotonic() - started)
+    return lib
+
+
+def new_cluster_id() -> str:
+    """Return a random cluster id in Kafka's form (16 bytes, URL-safe base64)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    """What :meth:`LocalBroker.status` found."""
+
+    running: bool
+    pid: int | None
+    bootstrap: str
+    home: Path
+
+    def __str__(self) -> str:
+        state = f"running (pid {self.pid})" if self.running else "not running"
+        return f"kafka {state} at {self.bootstrap}, home {self.home}"
+
+
+class LocalBroker:
+    """One Apache Kafka broker in KRaft mode on 127.0.0.1.
+
+    Parameters
+    ----------
+    home
+        Folder for configuration, data, log and pid file; created if missing.
+    port
+        TCP port of the PLAINTEXT (client) listener.
+    controller_port
+        TCP port of the KRaft CONTROLLER listener.
+    kafka_version
+        Apache Kafka release to run; its jars are fetched on first use.
+    """
+
+    def __init__(
+        self,
+        home: Path = DEFAULT_HOME,
+        port: int = 9092,
+        controller_port: int = 9093,
+        kafka_version: str = KAFKA_VERSION,
+    ) -> None:
+        self.home = Path(home).resolve()
+        self.port = port
+        self.controller_port = controller_port
+        self.kafka_version = kafka_version
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        """The client bootstrap address, ``127.0.0.1:PORT``."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "broker.log"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.home / "broker.pid"
+
+    @property
+    def properties_path(self) -> Path:
+        return self.home / "server.properties"
+
+    def __enter__(self) -> LocalBroker:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self, timeout_s: float = 90.0) -> None:
+        """Start the broker (if not already running) and wait until it answers."""
+        pid = self._running_pid()
+        if pid is not None:
+            log.info("kafka already running at %s (pid %d)", self.bootstrap, pid)
+            self._wait_ready(timeout_s)
+            return
+
+        lib = fetch_kafka(self.kafka_version)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self._write_properties()
+        if not (self.home / "data" / "meta.properties").is_file():
+            self._format_storage(lib)
+
+        started = time.monotonic()
+        with open(self.log_path, "ab") as out:
+            self._proc = subprocess.Popen(
+                [
+                    *self._java(lib),
+                    "kafka.Kafka",
+                    str(self.properties_path),
+                ],
+                cwd=self.home,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.pid_path.write_text(f"{self._proc.pid}\n")
+        self._wait_ready(timeout_s)
+        log.info(
+            "kafka %s up at %s (pid %d) in %.1f s",
+            self.kafka_version,
+            self.bootstrap,
+            self._proc.pid,
+            time.monotonic() - started,
+        )
+
+    def stop(self, grace_s: float = 30.0) -> None:
+        """Stop the broker: SIGTERM, then SIGKILL if it outlives ``grace_s``."""
+        pid = self._running_pid()
+        if pid is None:
+            self.pid_path.unlink(missing_ok=True)
+            self._proc = None
+            return
+
+        log.info("stopping kafka at %s (pid %d)", self.bootstrap, pid)
+        os.kill(pid, signal.SIGTERM)
+        if not self._wait_exit(pid, grace_s):
+            log.warning(
+                "kafka pid %d ignored SIGTERM for %.0f s; killing", pid, grace_s
+            )
+            os.kill(pid, signal.SIGKILL)
+            if not self._wait_exit(pid, 10.0):
+                raise BrokerError(
+                    f"kafka pid {pid} survived SIGKILL\n{self.log_tail()}"
+                )
+        self.pid_path.unlink(missing_ok=True)
+        self._proc = None
+
+    def status(self) -> BrokerStatus:
+        """Say whether the broker of this home runs, and where."""
+        pid = self._running_pid()
+        return BrokerStatus(pid is not None, pid, self.bootstrap, self.home)
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        """Return the last ``lines`` lines of ``broker.log`` (empty if none)."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _java(self, lib: Path) -> list[str]:
+        java_home = os.environ.get("JAVA_HOME")
+        java = str(Path(java_home) / "bin" / "java") if java_home else "java"
+        if shutil.which(java) is None:
+            raise BrokerError(
+                f"java not found ({java}): Kafka {self.kafka_version} needs Java 17 "
+                "or newer (apt-get install openjdk-17-jre-headless)"
+            )
+        log4j = KAFKA_FILES / "log4j2.yaml"
+        return [
+            java,
+            *JVM_OPTIONS,
+            f"-Dlog4j2.configurationFile={log4j}",
+            "-cp",
+            str(lib / "*"),
+        ]
+
+    def _write_properties(self) -> None:
+        text = render_properties(
+            port=self.port,
+            controller_port=self.controller_port,
+            data_dir=self.home / "data",
+        )
+        self.properties_path.write_text(text)
+
+    def _format_storage(self, lib: Path) -> None:
+        cluster_id = new_cluster_id()
+        log.info("formatting %s with cluster id %s", self.home / "data", cluster_id)
+        result = subprocess.run(
+            [
+                *self._java(lib),
+                "kafka.tools.StorageTool",
+                "format",
+                "--cluster-id",
+                cluster_id,
+                "--config",
+                str(self.properties_path),
+                "--ignore-formatted",
+            ],
+            cwd=self.home,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        with open(self.log_path, "a") as out:
+            out.write(result.stdout + result.stderr)
+        if result.returncode != 0:
+            raise BrokerError(
+                f"formatting Kafka storage in {self.home / 'data'} failed "
+                f"(exit {result.returncode}):\n{self.log_tail()}"
+            )
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.poll() is not None:
+                self.pid_path.unlink(missing_ok=True)
+                raise BrokerError(
+                    f"kafka exited with code {self._proc.returncode} while starting "
+                    f"at {self.bootstrap}:\n{self.log_tail()}"
+                )
+            try:
+                answers_metadata(self.bootstrap)
+                return
+            except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+                last_error = exc
+                time.sleep(0.25)
+        raise BrokerError(
+            f"kafka at {self.bootstrap} did not answer a metadata request within "
+            f"{timeout_s:.0f} s (last error: {last_error!r}):\n{self.log_tail()}"
+        )
+
+    def _running_pid(self) -> int | None:
+        try:
+            pid = int(self.pid_path.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        return pid if _is_our_broker(pid, self.properties_path) else None
+
+    def _wait_exit(self, pid: int, timeout_s: float) -> bool:
+        if self._proc is not None and self._proc.pid == pid:
+            try:
+                self._proc.wait(timeout_s)
+                return True
+            except subprocess.TimeoutExpired:
+                return False
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not _is_alive(pid):
+                return True
+            time.sleep(0.1)
+        return False
+
+
+def answers_metadata(bootstrap: str, timeout_s: float = 5.0) -> None:
+    """Raise unless the broker at ``bootstrap`` answers a metadata request."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        client_id="ews-probe",
+        request_timeout_ms=int(timeout_s * 1000),
+    )
+    try:
+        admin.list_topics()
+    finally:
+        admin.close()
+
+
+def render_properties(port: int, controller_port: int, data_dir: Path) -> str:
+    """Return ``server.properties`` of a single combined broker and controller.
+
+    Internal topics get replication factor 1 (there is one node) and few
+    partitions, segments are small, and topics are never created on first use:
+    every topic is declared in :mod:`pipeline.topics`.
+    """
+    settings = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
+        "listeners": (
+            f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}"
+        ),
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "log.dirs": str(data_dir),
+        "num.partitions": "1",
+        "default.replication.factor": "1",
+        "min.insync.replicas": "1",
+        "auto.create.topics.enable": "false",
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "4",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.num.partitions": "4",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "log.segment.bytes": str(16 * 1024 * 1024),
+        "log.index.size.max.bytes": str(1024 * 1024),
+        "log.retention.check.interval.ms": "60000",
+        "log.cleaner.threads": "1",
+        "log.cleaner.dedupe.buffer.size": str(8 * 1024 * 1024),
+        "num.network.threads": "2",
+        "num.io.threads": "4",
+        "num.recovery.threads.per.data.dir": "1",
+    }
+    lines = ["# Written by pipeline.broker.LocalBroker on every start; edits are lost."]
+    lines += [f"{key}={value}" for key, value in settings.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _is_alive(pid: int) -> bool:
+    """True if ``pid`` runs and is not a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    state = stat.rsplit(")", 1)[1].split()[0]
+    return state not in ("Z", "X")
+
+
+def _is_our_broker(pid: int, properties: Path) -> bool:
+    """True if ``pid`` is a live Kafka broker started with ``properties``."""
+    if not _is_alive(pid):
+        return False
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return b"kafka.Kafka" in argv and str(properties).encode() in argv
