@@ -50,7 +50,9 @@ class RainWindow:
         hi = bisect.bisect_right(self.times, hi_ts)
         return float(sum(self.steps_mm[lo:hi]))
 
-    def totals_mm(self, end: datetime, windows_h: tuple[float, ...]) -> dict[float, float]:
+    def totals_mm(
+        self, end: datetime, windows_h: tuple[float, ...]
+    ) -> dict[float, float]:
         """Accumulations for every window in ``windows_h``, mm, keyed by hours."""
         return {w: self.total_mm(end, w) for w in windows_h}
 

@@ -150,8 +150,7 @@ def step(
     state = replace(state, last_obs=ts)
     valid_to = now + timedelta(hours=timing.valid_h)
     held = (
-        state.changed_at is not None
-        and ts - state.changed_at < timing.hold_min * 60.0
+        state.changed_at is not None and ts - state.changed_at < timing.hold_min * 60.0
     )
 
     if state.level is None:

@@ -22,9 +22,17 @@ SERIES = (
 
 @pytest.mark.parametrize(
     ("stage", "expected"),
-    [(4.99, None), (5.0, "blue"), (6.99, "blue"), (7.0, "yellow"),
-     (7.99, "yellow"), (8.0, "orange"), (9.37, "orange"), (9.38, "red"),
-     (10.08, "red")],
+    [
+        (4.99, None),
+        (5.0, "blue"),
+        (6.99, "blue"),
+        (7.0, "yellow"),
+        (7.99, "yellow"),
+        (8.0, "orange"),
+        (9.37, "orange"),
+        (9.38, "red"),
+        (10.08, "red"),
+    ],
 )
 def test_colour_ladder_at_each_level(stage, expected):
     assert flood_level(stage, None, None, MIHO, "colour", "m") == expected
@@ -40,9 +48,15 @@ CN = {"warning": 20.0, "guarantee": 22.5, "record": 24.0}
 
 @pytest.mark.parametrize(
     ("stage", "rise", "expected"),
-    [(19.0, 0.0, None), (19.5, 0.0, "blue"), (19.0, 0.4, "blue"),
-     (19.0, 0.3, None), (20.0, 0.0, "yellow"), (22.5, 0.0, "orange"),
-     (24.0, 0.0, "red")],
+    [
+        (19.0, 0.0, None),
+        (19.5, 0.0, "blue"),
+        (19.0, 0.4, "blue"),
+        (19.0, 0.3, None),
+        (20.0, 0.0, "yellow"),
+        (22.5, 0.0, "orange"),
+        (24.0, 0.0, "red"),
+    ],
 )
 def test_chinese_hydrological_levels(stage, rise, expected):
     # blue: within 0.5 m of the warning level, or rising to it within 3 h
@@ -83,12 +97,13 @@ def test_miho_bridge_colour_sequence():
     state, prev, decisions = WarningState(), None, []
     timing = Timing(valid_h=12.0, extend_before_min=60.0, hold_min=60.0)
     for t, stage in read_miho():
-        rise = None if prev is None else (stage - prev[1]) / (
-            (t - prev[0]).total_seconds() / 3600.0)
-        due = flood_level(stage, rise, state.level, MIHO, "colour", "m",
-                          FloodParams())
-        state, d = step(state, due, t, hazard="flood", area="3011665",
-                        timing=timing)
+        rise = (
+            None
+            if prev is None
+            else (stage - prev[1]) / ((t - prev[0]).total_seconds() / 3600.0)
+        )
+        due = flood_level(stage, rise, state.level, MIHO, "colour", "m", FloodParams())
+        state, d = step(state, due, t, hazard="flood", area="3011665", timing=timing)
         prev = (t, stage)
         if d and d.action != "extend":
             decisions.append((d.observed_at.strftime("%d %H:%M"), d.action, d.level))

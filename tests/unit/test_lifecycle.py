@@ -14,8 +14,9 @@ def run(levels, every_min=10):
     state, out = WarningState(), []
     for i, due in enumerate(levels):
         now = T0 + timedelta(minutes=every_min * i)
-        state, d = step(state, due, now, hazard="rainstorm", area="441202001",
-                        timing=TIMING)
+        state, d = step(
+            state, due, now, hazard="rainstorm", area="441202001", timing=TIMING
+        )
         out.append(d)
     return state, out
 
@@ -38,8 +39,7 @@ def test_issue_upgrade_downgrade_cancel():
 
 def test_cancel_after_hold():
     _, out = run(["orange", None, None, None])
-    assert [d.action if d else None for d in out] == [
-        "issue", None, None, "cancel"]
+    assert [d.action if d else None for d in out] == ["issue", None, None, "cancel"]
 
 
 def test_identifiers_are_deterministic_and_sequenced():

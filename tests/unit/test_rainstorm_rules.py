@@ -99,8 +99,11 @@ def test_hko_signals(hourly, expected, signal):
 def test_rule_set_errors_name_the_field():
     with pytest.raises(ConfigError, match="criterion level"):
         parse_ruleset(
-            {"name": "x", "levels": ["blue"], "criteria": [
-                {"level": "red", "window_h": 3, "threshold_mm": 1}]}
+            {
+                "name": "x",
+                "levels": ["blue"],
+                "criteria": [{"level": "red", "window_h": 3, "threshold_mm": 1}],
+            }
         )
     with pytest.raises(ConfigError, match="no"):
         load_ruleset("no-such-rules")
