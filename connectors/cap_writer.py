@@ -50,7 +50,12 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from connectors import cap_reader
-from models.cap_mapping import CapMapping, flatten_trigger, load_mapping
+from models.cap_mapping import (
+    CapMapping,
+    flatten_trigger,
+    load_mapping,
+    machine_value,
+)
 from schemas.cap import CAP12_NS, validate_cap
 from schemas.errors import CapError, ConfigError, SchemaError, UnknownReferenceError
 
@@ -195,17 +200,6 @@ def _pair(parent: etree._Element, tag: str, name: str, value: str) -> None:
     el = _sub(parent, tag)
     _sub(el, "valueName", name)
     _sub(el, "value", value)
-
-
-def machine_value(value: Any) -> str:
-    """A trigger value as a CAP parameter: exact, locale-free."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return ""
-    if isinstance(value, list | tuple):
-        return " ".join(machine_value(v) for v in value)
-    return repr(value) if isinstance(value, float) else str(value)
 
 
 def _ring_text(ring: Sequence[tuple[float, float]], what: str) -> str:

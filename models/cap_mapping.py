@@ -340,6 +340,17 @@ def value_text(value: Any) -> str:
     return str(value)
 
 
+def machine_value(value: Any) -> str:
+    """A trigger value as a CAP parameter: exact, locale-free."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return " ".join(machine_value(v) for v in value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
 def load_mapping(path: Path | None = None) -> CapMapping:
     """Load and check a CAP mapping table (the shipped one by default).
 

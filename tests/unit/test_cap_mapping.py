@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from models.cap_mapping import MAPPING_PATH, InfoProfile, load_mapping
+from models.cap_mapping import (
+    MAPPING_PATH,
+    InfoProfile,
+    load_mapping,
+    machine_value,
+    value_text,
+)
 from schemas.errors import ConfigError, SchemaError, UnknownReferenceError
 
 
@@ -125,3 +131,12 @@ def test_missing_instruction_is_refused(tmp_path: Path) -> None:
     old = 'cancel = { "zh-CN" = "洪水预警已解除'
     with pytest.raises(ConfigError, match="hazards.flood.instruction has no 'cancel'"):
         load_mapping(_broken(tmp_path, old, 'lifted = { "zh-CN" = "洪水预警已解除'))
+
+
+def test_machine_and_human_values() -> None:
+    assert machine_value(0.1 + 0.2) == "0.30000000000000004"
+    assert value_text(0.1 + 0.2) == "0.3"
+    assert machine_value([1, 2.5, True, None]) == "1 2.5 true "
+    assert value_text(None) == "null"
+    with pytest.raises(SchemaError, match="not a finite number"):
+        value_text(float("nan"))
