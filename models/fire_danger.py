@@ -187,7 +187,11 @@ def assess_county(
     danger = rules.danger_class(fwi)
     due = rules.colour_for_class(danger)
 
-    if in_force in rules.colour_classes and _rank(due) < _rank(in_force):
+    if (
+        in_force is not None
+        and in_force in rules.colour_classes
+        and _rank(due) < _rank(in_force)
+    ):
         floor = rules.class_floor(rules.colour_classes[in_force])
         if fwi >= (1.0 - rules.hysteresis_ratio) * floor:
             due = in_force

@@ -109,9 +109,7 @@ WETTING_EFFICIENCIES = {
 class FwiState:
     """The three carried codes of one station, after the last day computed.
 
-    Start values above the usual scales (FFMC over 101) are accepted, as the
-    reference implementation accepts them; the next step brings FFMC back
-    to at most 101.
+    An FFMC above 101 is accepted as a start value, as cffdrs accepts it.
     """
 
     ffmc: float
@@ -231,21 +229,22 @@ def _dry_or_wet_fine_fuel(
     humidity = rh_pct / 100.0
     temp_term = 0.18 * (21.1 - temp_c) * (1.0 - math.exp(-0.115 * rh_pct))
     wet_tail = math.exp((rh_pct - 100.0) / 10.0)
-    emc_drying = 0.942 * rh_pct**0.679 + 11.0 * wet_tail + temp_term
-    emc_wetting = 0.618 * rh_pct**0.753 + 10.0 * wet_tail + temp_term
+    emc_drying = 0.942 * math.pow(rh_pct, 0.679) + 11.0 * wet_tail + temp_term
+    emc_wetting = 0.618 * math.pow(rh_pct, 0.753) + 10.0 * wet_tail + temp_term
     speed = 0.581 * math.exp(0.0365 * temp_c)
 
     if moisture > emc_drying:
         log_rate = 0.424 * (1.0 - humidity**1.7) + 0.0694 * math.sqrt(wind_kmh) * (
             1.0 - humidity**8
         )
-        return emc_drying + (moisture - emc_drying) * 10.0 ** (-log_rate * speed)
+        return emc_drying + (moisture - emc_drying) * math.pow(10.0, -log_rate * speed)
     if moisture < emc_wetting:
         dryness = 1.0 - humidity
         log_rate = 0.424 * (1.0 - dryness**1.7) + 0.0694 * math.sqrt(wind_kmh) * (
             1.0 - dryness**8
         )
-        return emc_wetting - (emc_wetting - moisture) * 10.0 ** (-log_rate * speed)
+        gap = emc_wetting - moisture
+        return emc_wetting - gap * math.pow(10.0, -log_rate * speed)
     return moisture
 
 
@@ -355,7 +354,7 @@ def initial_spread_index(ffmc: float, wind_kmh: float, fbp: bool = False) -> flo
         wind_term = math.exp(0.05039 * wind_kmh)
 
     fuel_term = 91.9 * math.exp(-0.1386 * moisture) * (1.0 + moisture**5.31 / 4.93e7)
-    return 0.208 * wind_term * fuel_term
+    return float(0.208 * wind_term * fuel_term)
 
 
 def buildup_index(dmc: float, dc: float) -> float:
@@ -365,25 +364,25 @@ def buildup_index(dmc: float, dc: float) -> float:
     if dmc <= 0.4 * dc:
         return 0.8 * dmc * dc / (dmc + 0.4 * dc)
     weight = 1.0 - 0.8 * dc / (dmc + 0.4 * dc)
-    return max(dmc - weight * (0.92 + (0.0114 * dmc) ** 1.7), 0.0)
+    return max(dmc - weight * (0.92 + math.pow(0.0114 * dmc, 1.7)), 0.0)
 
 
 def fire_weather_index(isi: float, bui: float) -> float:
     """FWI from today's ISI and BUI (Eq. 28-30)."""
     if bui <= 80.0:
-        duff_term = 0.626 * bui**0.809 + 2.0
+        duff_term = 0.626 * math.pow(bui, 0.809) + 2.0
     else:
         duff_term = 1000.0 / (25.0 + 108.64 * math.exp(-0.023 * bui))
     intensity = 0.1 * isi * duff_term
 
     if intensity <= 1.0:
         return intensity
-    return math.exp(2.72 * (0.434 * math.log(intensity)) ** 0.647)
+    return math.exp(2.72 * math.pow(0.434 * math.log(intensity), 0.647))
 
 
 def daily_severity_rating(fwi: float) -> float:
     """DSR from the FWI (Van Wagner 1970)."""
-    return 0.0272 * fwi**1.77
+    return 0.0272 * math.pow(fwi, 1.77)
 
 
 def step(
