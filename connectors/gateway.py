@@ -13,6 +13,9 @@ given (delivered or failed for SMS, played for a loudspeaker)::
     receipt = await receipts.get()            # later: delivered / failed / ...
     await gateway.close()
 
+A refused send (``accepted=False``) gets no receipt: its result is final,
+and ``retryable`` says whether trying again later may help.
+
 ``send_id`` is derived from the CAP identifier and the recipient or
 loudspeaker id only (:func:`make_send_id`), so a dispatcher that sends again
 after a restart produces the same id and the receipts of both attempts land

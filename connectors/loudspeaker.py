@@ -79,6 +79,9 @@ class MqttSettings:
     keepalive_s: int = 30
     session_expiry_s: int = 7 * 24 * 3600
     publish_timeout_s: float = 30.0
+    # XXX: base64 WAV costs about 59 kB per second of speech (22,050 Hz,
+    # 16 bit, mono), 1 MB for an 18 s alert, in every command; "url" mode
+    # is lighter but ews serves no audio files yet.
     audio: Literal["base64", "url", "none"] = "base64"
     audio_base_url: str | None = None
 
@@ -180,8 +183,8 @@ class LoudspeakerGateway:
         """Connect, subscribe to the acknowledgements and wait for the CONNACK."""
         if self._loop is not None:
             return
-        self._loop = asyncio.get_running_loop()
         await asyncio.to_thread(connect, self._client, self.settings)
+        self._loop = asyncio.get_running_loop()
         self._client.loop_start()
         await asyncio.wait_for(self._connected.wait(), self.settings.publish_timeout_s)
 
@@ -197,7 +200,12 @@ class LoudspeakerGateway:
         """Publish one command at QoS 1; accepted once the broker acknowledges it."""
         if req.channel != "loudspeaker":
             return SendResult(req.send_id, False, self.name, f"not {req.channel}")
-        await self.start()
+        try:
+            await self.start()
+        except OSError as exc:
+            reason = f"mqtt broker unreachable: {exc}"
+            log.warning("mqtt: %s not sent: %s", req.send_id, reason)
+            return SendResult(req.send_id, False, self.name, reason, retryable=True)
         loop = asyncio.get_running_loop()
         payload = command_payload(req, self.settings)
         info = self._client.publish(req.address, payload, qos=QOS)

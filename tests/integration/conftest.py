@@ -38,12 +38,18 @@ from pathlib import Path
 import pytest
 
 from connectors.gateway import Receipt
-from tests.conftest import find_free_port
 
 HANG_GUARD_S = 60.0
 FAKESMSC = Path("/usr/lib/kannel/test/fakesmsc")
 SIMULATOR = Path(__file__).with_name("smpp_simulator.py")
 MESSAGE_RE = re.compile(r"Got message \d+: <(.*)>\s*$")
+
+
+def find_free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def free_ports(count: int) -> list[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import pytest
@@ -81,12 +82,15 @@ def test_chinese_text_of_90_characters_arrives_as_two_ucs2_parts(kannel: KannelR
     ) == 1
 
 
-def test_short_texts_go_as_gsm_or_single_ucs2_and_are_reported(kannel: KannelRig):
+def test_short_texts_go_as_gsm_or_single_ucs2_and_are_reported(
+    kannel: KannelRig, caplog: pytest.LogCaptureFixture
+):
     ascii_request, chinese_request = sms(2, SHORT_ASCII), sms(3, "暴雨红色预警，请转移")
 
-    results, receipts, server = asyncio.run(
-        send_all(kannel, [ascii_request, chinese_request])
-    )
+    with caplog.at_level(logging.DEBUG):
+        results, receipts, server = asyncio.run(
+            send_all(kannel, [ascii_request, chinese_request])
+        )
 
     assert all(r.accepted for r in results)
     by_receiver = {m.receiver: m for m in kannel.delivered()}
@@ -100,6 +104,11 @@ def test_short_texts_go_as_gsm_or_single_ucs2_and_are_reported(kannel: KannelRig
     for request in (ascii_request, chinese_request):
         assert (request.send_id, "delivered", "delivered") in states
     assert server.counts["forbidden"] == server.counts["bad"] == 0
+    # Logged at DEBUG, masked: no full number in any line.
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "+99900*****0002" in logged
+    assert ascii_request.address not in logged
+    assert chinese_request.address.lstrip("+") not in logged
 
 
 def test_wrong_password_is_refused_clearly(kannel: KannelRig):

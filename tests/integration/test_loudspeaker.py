@@ -24,6 +24,7 @@ from tests.integration.conftest import (
     HANG_GUARD_S,
     MosquittoRig,
     collect_receipts,
+    free_ports,
     wait_for,
 )
 
@@ -164,3 +165,11 @@ def test_acks_sent_while_the_dispatcher_was_down_reach_it_after_restart(
         speaker.stop()
 
     assert [(r.send_id, r.state) for r in got] == [(request.send_id, "played")]
+
+
+def test_an_unreachable_broker_is_a_retryable_refusal():
+    (port,) = free_ports(1)  # nothing listens there
+    gateway = LoudspeakerGateway(MqttSettings("127.0.0.1", port), asyncio.Queue())
+    result = asyncio.run(gateway.send(command("LS-A", "V-A", None)))
+    assert not result.accepted and result.retryable
+    assert "unreachable" in result.reason

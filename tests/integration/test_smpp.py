@@ -8,6 +8,7 @@ smpp_simulator.py): 9 invalid destination, 8 throttled twice, 7 undelivered,
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -104,8 +105,11 @@ def test_ascii_text_goes_as_one_gsm_part(smpp_simulator: SmppSimulator):
     assert bytes.fromhex(str(submit["short_message"])) == b"EWS drill: rainstorm red"
 
 
-def test_receipt_states_map_to_delivered_failed_expired(smpp_simulator: SmppSimulator):
+def test_receipt_states_map_to_delivered_failed_expired(
+    smpp_simulator: SmppSimulator, caplog: pytest.LogCaptureFixture
+):
     requests = [sms("0000000003"), sms("0000000007"), sms("0000000006")]
+    caplog.set_level(logging.DEBUG)
 
     async def body(gw: SmppGateway, q: asyncio.Queue[Receipt]) -> list[Receipt]:
         results = await asyncio.gather(*(gw.send(r) for r in requests))
@@ -114,6 +118,11 @@ def test_receipt_states_map_to_delivered_failed_expired(smpp_simulator: SmppSimu
 
     states = {r.send_id: r.state for r in run_with_gateway(smpp_simulator, body)}
     assert [states[r.send_id] for r in requests] == ["delivered", "failed", "expired"]
+    # Even at DEBUG, neither our lines nor smpplib's PDU dumps show a number.
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "+99900****0003" in logged
+    assert not any(r.address.lstrip("+") in logged for r in requests)
+    assert not any(r.address.lstrip("+").encode().hex() in logged for r in requests)
 
 
 def test_invalid_destination_is_refused_for_good(smpp_simulator: SmppSimulator):

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from connectors.gateway import Receipt, SendRequest, TokenBucket, make_send_id
+from connectors.dryrun import DryRunLoudspeakerGateway, DryRunSmsGateway
+from connectors.gateway import (
+    Gateway,
+    Receipt,
+    SendRequest,
+    TokenBucket,
+    make_send_id,
+)
+from connectors.kannel import KannelGateway, KannelSettings
+from connectors.loudspeaker import LoudspeakerGateway, MqttSettings
+from connectors.smpp import SmppGateway, SmppSettings
 from schemas.errors import ConfigError
 
 
@@ -87,3 +98,25 @@ def test_a_cost_above_the_bucket_size_is_paid_off_by_later_callers():
 def test_bucket_settings_are_checked():
     with pytest.raises(ConfigError, match="rate must be > 0"):
         TokenBucket(rate=0)
+
+
+def test_every_gateway_offers_the_common_interface(tmp_path: Path):
+    queue: asyncio.Queue[Receipt] = asyncio.Queue()
+    gateways = [
+        KannelGateway(
+            KannelSettings("http://127.0.0.1:1/cgi-bin/sendsms", "u", "p"), None
+        ),
+        SmppGateway(SmppSettings("127.0.0.1", 1, "u", "p"), queue),
+        LoudspeakerGateway(MqttSettings("127.0.0.1", 1), queue),
+        DryRunSmsGateway(queue, tmp_path / "sms.jsonl"),
+        DryRunLoudspeakerGateway(queue, tmp_path / "ls.jsonl"),
+    ]
+    assert all(isinstance(g, Gateway) for g in gateways)
+    assert [g.channel for g in gateways] == [
+        "sms",
+        "sms",
+        "loudspeaker",
+        "sms",
+        "loudspeaker",
+    ]
+    assert len({g.name for g in gateways}) == 5
