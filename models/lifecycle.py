@@ -15,8 +15,9 @@ cancel        no colour is due and the hold has passed        Cancel
 ============  ==============================================  ==========
 
 A colour is held at least ``hold_min`` minutes after it was set before a
-downgrade or cancel, so a short lull does not lift a warning that the next
-frame would issue again. Upgrades are never delayed.
+downgrade or cancel, and a lower colour (or none) must have been due without
+a break for ``settle_min`` minutes, so a short lull does not lift a warning
+that the next frame would issue again. Upgrades are never delayed.
 
 Identifiers are derived from the input alone: a warning is named after its
 hazard, area and the observation time that issued it, and each decision
@@ -50,6 +51,8 @@ class WarningState:
         POSIX seconds when the warning expires unless extended.
     last_obs : float or None
         POSIX seconds of the newest observation taken into account.
+    lower_since : float or None
+        POSIX seconds since when a lower colour (or none) has been due.
     """
 
     warning_id: str | None = None
@@ -58,6 +61,7 @@ class WarningState:
     changed_at: float | None = None
     valid_to: float | None = None
     last_obs: float | None = None
+    lower_since: float | None = None
 
     def to_dict(self) -> dict:
         """Serialisable form for a table."""
@@ -100,11 +104,15 @@ class Timing:
         Extend when validity would end within this many minutes.
     hold_min : float
         Minimum time a colour is kept before a downgrade or cancel, minutes.
+    settle_min : float
+        How long a lower colour must have been due, without a break, before
+        a downgrade or cancel, minutes (0: at once).
     """
 
     valid_h: float = 3.0
     extend_before_min: float = 30.0
     hold_min: float = 30.0
+    settle_min: float = 0.0
 
 
 def _stamp(t: datetime) -> str:
@@ -147,11 +155,13 @@ def step(
     ts = now.timestamp()
     if state.last_obs is not None and ts <= state.last_obs:
         return state, None
-    state = replace(state, last_obs=ts)
+    lower = state.level is not None and _rank(due) < _rank(state.level)
+    since = (state.lower_since or ts) if lower else None
+    state = replace(state, last_obs=ts, lower_since=since)
     valid_to = now + timedelta(hours=timing.valid_h)
     held = (
         state.changed_at is not None and ts - state.changed_at < timing.hold_min * 60.0
-    )
+    ) or (since is not None and ts - since < timing.settle_min * 60.0)
 
     if state.level is None:
         if due is None:
@@ -198,6 +208,7 @@ def _decide(
         return WarningState(last_obs=state.last_obs), decision
     new_state = replace(
         state,
+        lower_since=None,
         warning_id=warning_id,
         level=level,
         sequence=seq,

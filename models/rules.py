@@ -56,6 +56,7 @@ class RuleSet:
     continuing_mm_1h: float = 0.0
     hysteresis_ratio: float = 0.1
     hold_min: float = 30.0
+    settle_min: float = 20.0
     valid_h: float = 3.0
     extend_before_min: float = 30.0
     signals: dict[str, str] = field(default_factory=dict)
@@ -124,6 +125,7 @@ def parse_ruleset(data: dict, source: str = "<rule set>") -> RuleSet:
             continuing_mm_1h=float(data.get("continuing_mm_1h", 0.0)),
             hysteresis_ratio=float(data.get("hysteresis_ratio", 0.1)),
             hold_min=float(data.get("hold_min", 30.0)),
+            settle_min=float(data.get("settle_min", 20.0)),
             valid_h=float(data.get("valid_h", 3.0)),
             extend_before_min=float(data.get("extend_before_min", 30.0)),
             signals={str(k): str(v) for k, v in data.get("signals", {}).items()},

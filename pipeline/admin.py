@@ -31,6 +31,8 @@ def admin_client(bootstrap: str, timeout_s: float = 15.0) -> Iterator[KafkaAdmin
             bootstrap_servers=bootstrap,
             client_id="ews-admin",
             request_timeout_ms=int(timeout_s * 1000),
+            bootstrap_timeout_ms=int(timeout_s * 1000),
+            reconnect_backoff_max_ms=1000,
         )
     except KafkaError as exc:
         raise BrokerError(f"no Kafka broker answers at {bootstrap}: {exc!r}") from exc

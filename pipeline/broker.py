@@ -27,6 +27,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -202,6 +203,8 @@ class LocalBroker:
             self._wait_ready(timeout_s)
             return
 
+        for port in (self.port, self.controller_port):
+            _check_port_free(port)
         lib = fetch_kafka(self.kafka_version)
         self.home.mkdir(parents=True, exist_ok=True)
         self._write_properties()
@@ -330,15 +333,33 @@ class LocalBroker:
                     f"at {self.bootstrap}:\n{self.log_tail()}"
                 )
             try:
-                answers_metadata(self.bootstrap)
-                return
+                cluster_id = answers_metadata(self.bootstrap)
             except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
                 last_error = exc
                 time.sleep(0.25)
+                continue
+            ours = self._cluster_id()
+            if cluster_id == ours:
+                return
+            raise BrokerError(
+                f"the broker answering at {self.bootstrap} belongs to cluster "
+                f"{cluster_id}, not to {ours} of {self.home}: the port is taken"
+            )
         raise BrokerError(
             f"kafka at {self.bootstrap} did not answer a metadata request within "
             f"{timeout_s:.0f} s (last error: {last_error!r}):\n{self.log_tail()}"
         )
+
+    def _cluster_id(self) -> str | None:
+        try:
+            text = (self.home / "data" / "meta.properties").read_text()
+        except FileNotFoundError:
+            return None
+        for line in text.splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "cluster.id":
+                return value.strip()
+        return None
 
     def _running_pid(self) -> int | None:
         try:
@@ -362,17 +383,22 @@ class LocalBroker:
         return False
 
 
-def answers_metadata(bootstrap: str, timeout_s: float = 5.0) -> None:
-    """Raise unless the broker at ``bootstrap`` answers a metadata request."""
+def answers_metadata(bootstrap: str, timeout_s: float = 5.0) -> str:
+    """Return the cluster id of the broker at ``bootstrap``; raise if it is silent."""
     from kafka import KafkaAdminClient
 
+    host, _, port = bootstrap.rpartition(":")
+    # A refused connection fails here at once, before kafka-python's backoff.
+    socket.create_connection((host, int(port)), timeout=timeout_s).close()
     admin = KafkaAdminClient(
         bootstrap_servers=bootstrap,
         client_id="ews-probe",
         request_timeout_ms=int(timeout_s * 1000),
+        bootstrap_timeout_ms=int(timeout_s * 1000),
+        reconnect_backoff_max_ms=1000,
     )
     try:
-        admin.list_topics()
+        return str(admin.describe_cluster()["cluster_id"])
     finally:
         admin.close()
 
@@ -420,6 +446,20 @@ def render_properties(port: int, controller_port: int, data_dir: Path) -> str:
     lines = ["# Written by pipeline.broker.LocalBroker on every start; edits are lost."]
     lines += [f"{key}={value}" for key, value in settings.items()]
     return "\n".join(lines) + "\n"
+
+
+def _check_port_free(port: int) -> None:
+    """Raise if something listens on 127.0.0.1:``port`` already."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the JVM does: a port held only by closed connections is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise BrokerError(
+                f"127.0.0.1:{port} is in use ({exc.strerror}): choose other ports "
+                "for the broker or stop what listens there"
+            ) from exc
 
 
 def _is_alive(pid: int) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from schemas.errors import EwsError
@@ -76,10 +77,14 @@ def from_rejection(
 ) -> dict[str, Any]:
     """A ``deadletter/1`` message for a reading a connector refused.
 
-    ``rejection`` is a :class:`models.quality.Rejection`; the reading's place
-    in its file stands in for the original bytes, which the reader never
-    turned into a record.
+    ``rejection`` is a :class:`models.quality.Rejection`. When it names a
+    whole file (a radar frame that does not decode) the file's bytes are the
+    original; otherwise the reading's place in its file stands in for them.
     """
+    where = Path(rejection.where)
+    raw = rejection.where.encode()
+    if where.is_file():
+        raw = where.read_bytes()[:MAX_ORIGINAL_BYTES]
     return {
         "schema": "deadletter/1",
         "source": f"replay:{feed}",
@@ -88,6 +93,6 @@ def from_rejection(
         "offset": None,
         "reason": f"{rejection.where}: {rejection.reason}"[:2000],
         "reason_class": rejection.reason_class,
-        "original_b64": base64.b64encode(rejection.where.encode()).decode("ascii"),
+        "original_b64": base64.b64encode(raw).decode("ascii"),
         "time": now.astimezone(UTC).isoformat(timespec="seconds"),
     }

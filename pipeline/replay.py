@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from kafka import KafkaProducer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from connectors.scenario import Scenario
+from connectors.scenario import ReplayRecord, Scenario
 from pipeline.deadletter import dead_letter, from_rejection
 from pipeline.settings import Settings
 from schemas import registry
@@ -61,8 +62,15 @@ def replay(
     *,
     speed: float | None = None,
     progress: bool = True,
+    records: Iterable[ReplayRecord] | None = None,
+    rejections: bool = True,
 ) -> ReplayStats:
-    """Publish every record of ``scenario``; return what was sent."""
+    """Publish every record of ``scenario``; return what was sent.
+
+    ``records`` replaces the scenario's own record stream (a test may send
+    part of it, or records of its own); ``rejections=False`` leaves the
+    readings the connectors refused for a later call to send.
+    """
     stats = ReplayStats()
     prod = producer(settings.bootstrap)
     started_wall = time.monotonic()
@@ -75,7 +83,7 @@ def replay(
     with Progress(*columns, disable=not progress, transient=True) as bar:
         task = bar.add_task(scenario.name, total=total)
         try:
-            for rec in scenario.records():
+            for rec in scenario.records() if records is None else records:
                 if stats.first is None:
                     stats.first = rec.time
                 if speed:
@@ -86,7 +94,8 @@ def replay(
                 _send(prod, settings, rec, stats)
                 stats.last = rec.time
                 bar.advance(task)
-            _rejections(prod, settings, scenario, stats)
+            if rejections:
+                _rejections(prod, settings, scenario, stats)
         finally:
             prod.flush()
             prod.close()

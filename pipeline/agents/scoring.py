@@ -107,6 +107,7 @@ class RainstormScorer:
             valid_h=r.valid_h,
             extend_before_min=r.extend_before_min,
             hold_min=r.hold_min,
+            settle_min=r.settle_min,
         )
 
     def score(

@@ -69,3 +69,14 @@ def test_replayed_observation_changes_nothing():
 def test_state_round_trips():
     state, _ = run(["blue", "orange"])
     assert WarningState.from_dict(state.to_dict()) == state
+
+
+def test_settle_needs_the_lower_level_due_without_a_break():
+    timing = Timing(valid_h=3.0, extend_before_min=30.0, hold_min=0.0, settle_min=20.0)
+    state, out = WarningState(), []
+    for i, due in enumerate(["orange", None, "orange", None, None, None]):
+        now = T0 + timedelta(minutes=10 * i)
+        state, d = step(state, due, now, hazard="h", area="a", timing=timing)
+        out.append(d.action if d else None)
+    # the lull at +10 min is broken at +20; the one from +30 lasts 20 min at +50
+    assert out == ["issue", None, None, None, None, "cancel"]

@@ -75,7 +75,7 @@ def test_zhaoqing_exercise_contents() -> None:
     assert loaded.status == "Exercise" and loaded.region == "zhaoqing"
     radar, gauge = loaded.feeds
     assert radar.kind == "radar_bom"
-    assert radar.options["place_at"] == (112.1, 23.6)
+    assert radar.options["place_at"] == (112.35, 23.9)
     assert radar.options["transposed"] is True
     assert gauge.stations is not None
     codes = gauge.stations["3011665"].area_codes
@@ -211,7 +211,7 @@ def test_radar_feed_is_read_lazily_and_placed(monkeypatch: pytest.MonkeyPatch) -
     msg = first[0].value
     assert isinstance(msg, dict)
     assert registry.validate(msg) == "radar_frame/1"
-    assert (msg["grid"]["origin_lon"], msg["grid"]["origin_lat"]) == (112.1, 23.6)
+    assert (msg["grid"]["origin_lon"], msg["grid"]["origin_lat"]) == (112.35, 23.9)
     assert msg["grid"]["transposed"] is True
     assert first[0].topic == "obs.radar" and first[0].key == msg["radar_id"].encode()
 

@@ -1,0 +1,172 @@
+"""The demo scenario end to end through the real Kafka broker.
+
+The expected warnings are worked out here from the data, independently of
+the agents: the BoM frames are summed per pixel with xarray, the town
+pixels taken with the same placement, and the CMA criteria applied to the
+q90 of the town totals. The Miho Bridge sequence is the one its published
+levels imply (see tests/unit/test_flood_rule.py).
+"""
+
+from __future__ import annotations
+
+import glob
+from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from connectors.scenario import load_scenario
+from models.region import default_region, pixel_masks
+from pipeline.demo import DEFAULT_SCENARIO, run_demo
+from pipeline.offline import score_scenario
+from pipeline.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+BOM = REPO / "data/samples/radar/bom_prcp-c10_66_20201031"
+RANK = {"blue": 0, "yellow": 1, "orange": 2, "red": 3}
+
+
+@pytest.fixture(scope="module")
+def demo(kafka_bootstrap, tmp_path_factory):
+    home = tmp_path_factory.mktemp("demo")
+    summary = run_demo(
+        base=Settings(bootstrap=kafka_bootstrap),
+        home=home,
+        summary_json=home / "summary.json",
+    )
+    return summary, home
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return score_scenario(load_scenario(DEFAULT_SCENARIO), Settings(archive_dir=""))
+
+
+def town_q90_totals():
+    """q90 over each town of the per-pixel 1-h and 3-h totals, every frame."""
+    files = sorted(glob.glob(str(BOM / "*.nc")))
+    frames = []
+    for f in files:
+        with xr.open_dataset(f) as ds:
+            frames.append(ds["precipitation"].fillna(0.0).values)
+    rain = np.stack(frames)  # (144, 512, 512) mm per 10 min
+    cum = np.concatenate([np.zeros((1, *rain.shape[1:])), np.cumsum(rain, axis=0)])
+    h1 = cum[6:] - cum[:-6]  # windows of 6 frames ending at frame 5, 6, ...
+    h3 = cum[18:] - cum[:-18]  # windows of 18 frames ending at frame 17, ...
+
+    from connectors.radar_bom import read_bom_frame
+
+    grid = read_bom_frame(files[0]).grid
+    lon, lat = load_scenario(DEFAULT_SCENARIO).feeds[0].options["place_at"]
+    masks = pixel_masks(default_region(), grid, lon, lat)
+    out = {}
+    for code, idx in masks.items():
+        if idx.size < 16:
+            continue
+        a3 = h3.reshape(h3.shape[0], -1)[:, idx]
+        a1 = h1.reshape(h1.shape[0], -1)[:, idx][12:]  # align to the 3-h windows
+        out[code] = (np.quantile(a1, 0.9, axis=1), np.quantile(a3, 0.9, axis=1))
+    return out, float(h3.max()), float(h1.max())
+
+
+def highest_level(events):
+    best = defaultdict(lambda: -1)
+    for ev in events:
+        if ev["hazard"] == "rainstorm" and ev["level"]:
+            code = ev["area_codes"][0] if "area_codes" in ev else ev["area"]["codes"][0]
+            best[code] = max(best[code], RANK[ev["level"]])
+    return dict(best)
+
+
+def test_the_broker_run_makes_exactly_the_reference_decisions(demo, reference):
+    summary, _ = demo
+    got = [(w["event_id"], w["action"], w["level"]) for w in summary.warnings]
+    want = sorted(
+        ((e["event_id"], e["action"], e["level"]) for e in reference.events),
+        key=lambda x: x[0],
+    )
+    assert sorted(got) == want
+    assert len({w["event_id"] for w in summary.warnings}) == len(got)
+
+
+def test_orange_towns_are_the_ones_the_radar_totals_imply(demo):
+    summary, _ = demo
+    q90, wettest_3h, wettest_1h = town_q90_totals()
+    # the event's wettest pixel: 88.7 mm in 3 h and 64.0 mm in 1 h
+    assert wettest_3h == pytest.approx(88.7, abs=0.05)
+    assert wettest_1h == pytest.approx(64.0, abs=0.05)
+    implied = {
+        code for code, (h1, h3) in q90.items() if np.any((h3 >= 50.0) & (h1 >= 1.0))
+    }
+    warned = {c for c, r in highest_level(summary.warnings).items() if r >= 2}
+    assert implied, "the storm placed over Zhaoqing reaches orange somewhere"
+    assert warned == implied
+    assert max(float(h3.max()) for _, h3 in q90.values()) < 100.0
+    assert all(
+        w["level"] != "red" for w in summary.warnings if w["hazard"] == "rainstorm"
+    )
+
+
+def test_flood_course_at_the_west_river_section(demo):
+    summary, _ = demo
+    flood = [
+        (w["action"], w["level"])
+        for w in summary.warnings
+        if w["hazard"] == "flood" and w["action"] != "extend"
+    ]
+    assert flood == [
+        ("issue", "blue"),
+        ("upgrade", "yellow"),
+        ("downgrade", "blue"),
+        ("upgrade", "yellow"),
+        ("upgrade", "orange"),
+        ("upgrade", "red"),
+        ("downgrade", "orange"),
+        ("downgrade", "yellow"),
+        ("downgrade", "blue"),
+        ("cancel", None),
+    ]
+
+
+def test_every_alert_is_published_once_and_valid(demo):
+    summary, home = demo
+    assert summary.cap_published == len(summary.warnings)
+    assert summary.cap_valid == summary.cap_published
+    assert summary.duplicates == 0
+    assert summary.deadletters == []
+    msg_types = {w["action"]: w["msgType"] for w in summary.warnings}
+    assert msg_types["issue"] == "Alert" and msg_types["cancel"] == "Cancel"
+    assert msg_types["upgrade"] == msg_types["downgrade"] == "Update"
+    archived = list(home.glob("demo-*/cap/*.xml"))
+    assert len(archived) == summary.cap_published
+    assert all(b"<status>Exercise</status>" in p.read_bytes() for p in archived)
+
+
+def test_summary_json_has_the_documented_fields(demo):
+    import json
+
+    _, home = demo
+    data = json.loads((home / "summary.json").read_text(encoding="utf-8"))
+    assert {"warnings", "cap", "deadletter"} <= set(data)
+    first = data["warnings"][0]
+    assert {
+        "hazard",
+        "area",
+        "level",
+        "action",
+        "msgType",
+        "sent",
+        "identifier",
+    } <= set(first)
+    assert data["cap"]["published"] == data["cap"]["valid"] == len(data["warnings"])
+    assert data["deadletter"]["count"] == 0
+
+
+def test_reference_settings_are_the_demo_defaults():
+    # the reference above scores with default timings: guard against drift
+    assert replace(Settings(), archive_dir="") == Settings(archive_dir="")
