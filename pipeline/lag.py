@@ -67,7 +67,9 @@ def group_lag(bootstrap: str, group: str, topics: list[str]) -> list[PartitionLa
 
 def end_offsets(bootstrap: str, topics: list[str]) -> dict[str, int]:
     """Total records written to each topic so far."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="ews-lag")
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, client_id="ews-lag", enable_auto_commit=False
+    )
     try:
         out = {}
         for t in topics:
