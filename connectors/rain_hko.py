@@ -274,6 +274,10 @@ def to_message(point: RainPoint, *, source: str = SOURCE) -> dict[str, Any]:
         "statistic": "point",
         "pixels": 1,
         "source": source,
+        # The value is HKO's own total of the past 60 minutes, refreshed
+        # every 15: it is the 1-h accumulation as it stands, not a step to be
+        # summed with its neighbours.
+        "accumulations_mm": {"1": point.rain_mm},
     }
     registry.validate(msg, SCHEMA)
     return msg

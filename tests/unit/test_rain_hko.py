@@ -106,6 +106,7 @@ def test_point_message(whole: RainRead) -> None:
         "statistic": "point",
         "pixels": 1,
         "source": "hko",
+        "accumulations_mm": {"1": 110.0},
     }
     assert registry.decode(registry.encode(msg), "area_rain/1") == msg
     assert datetime.fromisoformat(msg["time"]) == point.time.astimezone(UTC)
