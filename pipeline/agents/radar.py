@@ -26,6 +26,12 @@ import numpy as np
 
 from connectors.radar_codec import decode_frame
 from models.areastat import area_statistic, parse_statistic
+from models.nowcast import (
+    DEFAULT_NOWCAST,
+    NowcastParams,
+    forecast_accumulations,
+    nowcast_pixels,
+)
 from models.region import pixel_masks
 from pipeline.agents.scoring import iso, parse_time
 from schemas.errors import FutureTimeError, SchemaError
@@ -51,6 +57,30 @@ class PixelWindow:
     index: np.ndarray
     step_s: int
     frames: OrderedDict[float, np.ndarray] = field(default_factory=OrderedDict)
+    recent: OrderedDict[float, np.ndarray] = field(default_factory=OrderedDict)
+
+    def keep_full(self, ts: float, frame_mm: np.ndarray, count: int) -> None:
+        """Keep the whole frame ending at ``ts`` for the nowcast (the newest few)."""
+        self.recent[ts] = frame_mm
+        self.recent = OrderedDict(sorted(self.recent.items())[-count:])
+
+    def motion_frames(self, end_ts: float, count: int) -> list[np.ndarray]:
+        """The ``count`` whole frames up to ``end_ts``, one step apart, or []."""
+        times = [t for t in self.recent if t <= end_ts][-count:]
+        expected = [end_ts - k * self.step_s for k in range(count - 1, -1, -1)]
+        if len(times) < count or any(
+            abs(a - b) > 1 for a, b in zip(times, expected, strict=True)
+        ):
+            return []
+        return [self.recent[t] for t in times]
+
+    def observed(self, end_ts: float, window_h: float) -> np.ndarray:
+        """Per-step values of the window ending at ``end_ts``, oldest first."""
+        lo = end_ts - window_h * 3600.0
+        picked = [v for t, v in self.frames.items() if lo < t <= end_ts]
+        if not picked:
+            return np.zeros((0, self.index.size), dtype=np.float32)
+        return np.stack(picked)
 
     def add(self, ts: float, values: np.ndarray, keep_h: float) -> None:
         """Keep ``values`` for the frame ending at ``ts``; drop old frames."""
@@ -84,6 +114,9 @@ class RadarAreas:
         Area statistic (``quantile:0.9``, ``mean``, ``max``).
     windows_h : tuple of float
         Windows to report, hours.
+    nowcast : NowcastParams or None
+        Radar nowcast for the forecast totals (``forecast_mm``); None for
+        none.
     """
 
     def __init__(
@@ -91,11 +124,14 @@ class RadarAreas:
         region: Any,
         statistic: str | None,
         windows_h: tuple[float, ...] = (1.0, 3.0, 6.0, 12.0),
+        nowcast: NowcastParams | None = DEFAULT_NOWCAST,
     ) -> None:
         self.region = region
         self.statistic = statistic or "quantile:0.9"
         self.windows_h = windows_h
+        self.nowcast = nowcast
         self._windows: dict[tuple, PixelWindow] = {}
+        self._no_forecast: dict[str, str] = {}
 
     @staticmethod
     def check_time(msg: dict[str, Any], now: datetime, skew_s: float) -> None:
@@ -158,7 +194,41 @@ class RadarAreas:
         win = self.window(placed)
         values = placed.frame.precip_mm.ravel()[win.index].astype(np.float32)
         win.add(placed.frame.valid_time.timestamp(), values, max(self.windows_h))
+        if self.nowcast is not None:
+            ts = placed.frame.valid_time.timestamp()
+            win.keep_full(ts, placed.frame.precip_mm, self.nowcast.motion_frames)
         return win
+
+    def forecast(
+        self, win: PixelWindow, placed: Any, end_ts: float
+    ) -> dict[str, dict[float, float]]:
+        """Forecast accumulations per town for the frame ending at ``end_ts``."""
+        if self.nowcast is None:
+            return {}
+        frame = placed.frame
+        win.keep_full(end_ts, frame.precip_mm, self.nowcast.motion_frames)
+        frames = win.motion_frames(end_ts, self.nowcast.motion_frames)
+        ahead = None
+        if frames:
+            ahead = nowcast_pixels(
+                frames, int(frame.step_s), frame.grid.dx_km, win.index, self.nowcast
+            )
+        reason = "too few frames" if not frames else "a dry field"
+        if ahead is None:
+            if self._no_forecast.get(frame.radar_id) != reason:
+                logger.info(
+                    "radar %s at %s: no nowcast (%s); observed totals only",
+                    frame.radar_id,
+                    iso(frame.valid_time),
+                    reason,
+                )
+            self._no_forecast[frame.radar_id] = reason
+            return {}
+        self._no_forecast.pop(frame.radar_id, None)
+        longest = max(self.windows_h)
+        steps = {w: max(1, round(w * 3600.0 / win.step_s)) for w in self.windows_h}
+        observed = win.observed(end_ts, longest)
+        return forecast_accumulations(observed, ahead, win.masks, steps, self.statistic)
 
     def areas(self, msg: dict[str, Any], settings: Any = None) -> list[dict[str, Any]]:
         """The ``area_rain/1`` records of one frame, one per covered town."""
@@ -170,6 +240,7 @@ class RadarAreas:
         win.add(end_ts, step_values, max(self.windows_h))
         totals = {w: win.totals(end_ts, w) for w in self.windows_h}
         label = parse_statistic(self.statistic).label
+        ahead = self.forecast(win, placed, end_ts)
 
         out = []
         for code, pos in win.masks.items():
@@ -181,18 +252,21 @@ class RadarAreas:
                 stat = area_statistic(total[pos], self.statistic)
                 acc[f"{w:g}"] = round(float(stat.value_mm), 3) if stat else 0.0
                 cover[f"{w:g}"] = round(coverage, 4)
-            out.append(
-                {
-                    "schema": "area_rain/1",
-                    "area_code": code,
-                    "time": iso(frame.valid_time),
-                    "step_s": int(frame.step_s),
-                    "rain_mm": round(float(step.value_mm), 3),
-                    "statistic": label,
-                    "pixels": int(step.pixels),
-                    "source": frame.radar_id,
-                    "accumulations_mm": acc,
-                    "coverage": cover,
+            record = {
+                "schema": "area_rain/1",
+                "area_code": code,
+                "time": iso(frame.valid_time),
+                "step_s": int(frame.step_s),
+                "rain_mm": round(float(step.value_mm), 3),
+                "statistic": label,
+                "pixels": int(step.pixels),
+                "source": frame.radar_id,
+                "accumulations_mm": acc,
+                "coverage": cover,
+            }
+            if code in ahead:
+                record["forecast_mm"] = {
+                    f"{w:g}": round(v, 3) for w, v in ahead[code].items()
                 }
-            )
+            out.append(record)
         return out
