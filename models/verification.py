@@ -354,3 +354,50 @@ def warning_steps(
     """
     del scheme  # both schemes put the warning level at yellow
     return [(c, s) for c, s in steps if rank(c) >= rank("yellow")]
+
+
+class LiveScores:
+    """Running verification of one worker's areas and sections, kept cheap.
+
+    The agents feed each observation with the decisions taken on it; the
+    counts are updated in place and :meth:`scores` reads them out (a walk
+    over the areas' open units, no history is kept). In memory only: a
+    restarted worker starts its scores afresh.
+    """
+
+    def __init__(self, rules: RuleSet) -> None:
+        self.rules = rules
+        self.rain = WarningVerifier()
+        self.flood = CrossingVerifier()
+
+    def rain_observed(
+        self,
+        area: str,
+        totals_mm: Mapping[float, float],
+        t: float,
+        decisions: Iterable[tuple[str | None, float, float]] = (),
+    ) -> None:
+        """Observed totals of ``area`` at ``t`` and the (level, t, valid_to) decided."""
+        for level, at, valid_to in decisions:
+            self.rain.add_warning(area, level, at, valid_to)
+        self.rain.add_observation(area, criterion_level(self.rules, totals_mm), t)
+
+    def stage_observed(
+        self,
+        station: str,
+        stage: float,
+        t: float,
+        steps: list[tuple[str, float]],
+        decisions: Iterable[tuple[str | None, float, float]] = (),
+    ) -> None:
+        """A section's stage at ``t``, its counted levels and the decisions on it."""
+        self.flood.add_stage(station, stage, t, steps)
+        for level, at, valid_to in decisions:
+            self.flood.add_warning(station, level, at, valid_to)
+
+    def scores(self) -> dict[str, dict[str, float | int | None]]:
+        """Rainstorm scores of every colour together, and the flood figures."""
+        return {
+            "rainstorm": total(self.rain.snapshot().values()).scores(),
+            "flood": self.flood.scores(),
+        }
