@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
@@ -89,14 +90,23 @@ def wait_caught_up(
     timeout_s: float = 600.0,
     poll_s: float = 1.0,
     settle: int = 3,
+    stall_s: float = 30.0,
+    on_stall: Callable[[list[PartitionLag]], None] | None = None,
 ) -> float:
     """Block until ``group`` has consumed ``sources`` and ``outputs`` settled.
 
-    Returns the seconds waited. Raises :class:`BrokerError` on timeout, with
-    the partitions still behind.
+    A group whose committed offsets have not moved for ``stall_s`` while it
+    is behind has stalled: faust 0.15 can leave a partition unfetched after
+    a start or a rebalance, with its offset standing still. ``on_stall`` is
+    then called with the partitions behind (a supervisor restarts the
+    worker there), and the wait goes on; without it, the wait gives up.
+
+    Returns the seconds waited. Raises :class:`BrokerError` on timeout or an
+    unhandled stall, with the partitions still behind.
     """
     start = time.monotonic()
     calm, last_out = 0, None
+    last_committed, moved_at = None, start
     while True:
         lags = group_lag(bootstrap, group, sources)
         behind = [p for p in lags if p.end > 0 and p.lag > 0]
@@ -105,8 +115,20 @@ def wait_caught_up(
         last_out = out
         if calm >= settle:
             return time.monotonic() - start
-        if time.monotonic() - start > timeout_s:
-            detail = ", ".join(f"{p.topic}[{p.partition}] lag {p.lag}" for p in behind)
+        committed = [p.committed for p in lags]
+        now = time.monotonic()
+        if committed != last_committed or not behind:
+            last_committed, moved_at = committed, now
+        detail = ", ".join(f"{p.topic}[{p.partition}] lag {p.lag}" for p in behind)
+        if now - moved_at > stall_s:
+            if on_stall is None:
+                raise BrokerError(
+                    f"group {group} stalled for {stall_s:.0f} s: {detail}"
+                )
+            logger.warning("group %s stalled for %.0f s: %s", group, stall_s, detail)
+            on_stall(behind)
+            moved_at = time.monotonic()
+        if now - start > timeout_s:
             raise BrokerError(
                 f"group {group} not caught up after {timeout_s:.0f} s: {detail}"
             )

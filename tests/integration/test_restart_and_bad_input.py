@@ -49,12 +49,13 @@ def fresh_settings(bootstrap: str, scenario, home: Path) -> Settings:
     return settings
 
 
-def settle(settings: Settings) -> None:
+def settle(settings: Settings, worker: WorkerProcess) -> None:
     wait_caught_up(
         settings.bootstrap,
         settings.app_id,
         [settings.topic(t) for t in SOURCES],
         [settings.topic(t) for t in OUTPUTS],
+        on_stall=worker.restart,
     )
 
 
@@ -78,7 +79,7 @@ def test_restarted_workers_lose_and_repeat_nothing(
         worker.start()
         worker.wait_ready()
         replay(scenario, settings, records=piece, rejections=False, progress=False)
-        settle(settings)
+        settle(settings, worker)
         if stop == "kill":
             worker.kill()
         else:
@@ -148,7 +149,7 @@ def test_bad_records_go_to_dead_letters_and_good_ones_still_warn(
     producer.flush()
     producer.close()
     replay(broken, settings, records=records[200:], rejections=False, progress=False)
-    settle(settings)
+    settle(settings, worker)
     worker.stop()
 
     summary, got = decisions(settings)
