@@ -6,7 +6,9 @@ A scenario is a folder with a ``manifest.toml`` (a full one is
 zhaoqing), ``time_shift`` (required: ``"none"`` or an ISO-8601 duration such
 as ``"P3D"`` or ``"-PT6H"``), optional ``rulesets`` (hazard to the name of a
 ``models/rulesets`` file), and ``[[feeds]]`` with ``kind`` (radar_bom,
-radar_knmi, gauge_csv, gauge_usgs, rain_hko), ``path``, ``topic``, an
+radar_knmi, gauge_csv, gauge_usgs, rain_hko, and the fire and geological
+kinds fire_csv, usgs_quake, geo_rain, slope_csv whose options
+:mod:`pipeline.hazards.feeds` describes), ``path``, ``topic``, an
 optional ``name`` (default ``<kind>-<index>``), optional ``start``/``end``
 (inclusive clip, ISO-8601 with offset) and a ``[feeds.options]`` table.
 
@@ -32,7 +34,9 @@ over one generator per feed, so a radar feed holds one frame at a time. Radar
 files are read by the reader registered for their kind in
 :data:`RADAR_READERS`, imported only when a radar feed plays. A non-zero
 ``time_shift`` moves every record's time (and the time field in its message)
-by that much; ``"none"`` leaves times as recorded. Readings a reader refuses
+by that much; ``"none"`` leaves times as recorded. A feed may carry its own
+``time_shift`` too, added to the scenario's after its ``start``/``end`` clip
+(which stays in recorded time). Readings a reader refuses
 are kept per feed in :attr:`Scenario.rejected`, never dropped unseen.
 """
 
@@ -64,11 +68,16 @@ MANIFEST = "manifest.toml"
 
 STATUSES = ("Exercise", "Actual", "Test")
 KINDS = ("radar_bom", "radar_knmi", "gauge_csv", "gauge_usgs", "rain_hko")
+# The hazard kinds, read and checked by pipeline.hazards.feeds (see there).
+HAZARD_KINDS = ("fire_csv", "usgs_quake", "geo_rain", "slope_csv")
+KINDS += HAZARD_KINDS
 DEFAULT_TOPICS = dict.fromkeys(("radar_bom", "radar_knmi"), "obs.radar") | {
     "gauge_csv": "obs.gauge",
     "gauge_usgs": "obs.gauge",
     "rain_hko": "rain.area",
+    "fire_csv": "obs.fire",
 }
+DEFAULT_TOPICS |= dict.fromkeys(("usgs_quake", "geo_rain", "slope_csv"), "obs.geo")
 # kind -> (module, function): the function reads one file into a RadarFrame.
 RADAR_READERS: dict[str, tuple[str, str]] = {
     "radar_bom": ("connectors.radar_bom", "read_bom_frame"),
@@ -82,14 +91,23 @@ OPTIONS = {
     | {"time_format", "unit"},
     "gauge_usgs": {"stations", "stations_file", "area_codes", "source", "parameter"},
     "rain_hko": {"stations", "stations_file", "source"},
+    "fire_csv": {"utc_offset_h", "stations", "station", "place_at", "county"},
+    "usgs_quake": {"key", "min_magnitude"},
+    "geo_rain": {"place_at", "area_codes", "gauge", "name", "site", "utc_offset_h"},
+    "slope_csv": {"site_file"},
 }
+OPTIONS |= {kind: OPTIONS[kind] | {"source"} for kind in HAZARD_KINDS}
 # The field of each message that holds its time, for time_shift.
 TIME_FIELDS = {"gauge_obs/1": "time", "area_rain/1": "time"} | {
     "radar_frame/1": "valid_time"
 }
+TIME_FIELDS |= dict.fromkeys(
+    ("fire_obs/1", "geo_rain/1", "slope_sensor/1", "quake_event/1"), "time"
+)
 
 _TOP_KEYS = {"name", "description", "status", "region", "time_shift", "rulesets"}
 _FEED_KEYS = {"name", "kind", "path", "topic", "start", "end", "options"}
+_FEED_KEYS |= {"time_shift"}
 _TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _DURATION_RE = re.compile(
     r"^(?P<sign>[+-])?P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?"
@@ -121,6 +139,7 @@ class Feed:
     end: datetime | None = None
     stations: dict[str, Station] | None = None
     stations_path: Path | None = None
+    time_shift: timedelta = timedelta(0)
 
 
 @dataclass
@@ -157,10 +176,10 @@ class Scenario:
                 continue
             if feed.end is not None and record.time > feed.end:
                 return
-            yield self._shifted(record)
+            yield self._shifted(record, self.time_shift + feed.time_shift)
 
-    def _shifted(self, record: ReplayRecord) -> ReplayRecord:
-        if not self.time_shift:
+    def _shifted(self, record: ReplayRecord, shift: timedelta) -> ReplayRecord:
+        if not shift:
             return record
         if not isinstance(record.value, dict):
             raise ConfigError(
@@ -170,9 +189,9 @@ class Scenario:
         value = dict(record.value)
         name = TIME_FIELDS.get(str(value.get("schema")))
         if name is not None:
-            value[name] = _shift_text(value[name], self.time_shift)
+            value[name] = _shift_text(value[name], shift)
         return ReplayRecord(
-            record.time + self.time_shift, record.topic, record.key, value, record.feed
+            record.time + shift, record.topic, record.key, value, record.feed
         )
 
 
@@ -345,6 +364,10 @@ def _feed(table: object, index: int, folder: Path, where: str) -> Feed:
         _check_radar(options, f"{here}.options")
     elif kind in ("gauge_csv", "gauge_usgs"):
         stations = _check_gauge(options, folder, f"{here}.options")
+    elif kind in HAZARD_KINDS:
+        _hazard_feeds().check_options(
+            kind, options, lambda text, w: _resolve(folder, text, w), f"{here}.options"
+        )
     else:
         if "stations" in options:
             _check_strings(options["stations"], f"{here}.options.stations")
@@ -364,6 +387,9 @@ def _feed(table: object, index: int, folder: Path, where: str) -> Feed:
         end=_clip_time(table.get("end"), f"{here}.end"),
         stations=stations,
         stations_path=stations_path,
+        time_shift=parse_time_shift(
+            table.get("time_shift", "none"), f"{here}.time_shift"
+        ),
     )
 
 
@@ -503,7 +529,17 @@ def _rain_records(feed: Feed, rejected: list[Rejection]) -> Iterator[ReplayRecor
             )
 
 
+def _hazard_feeds() -> Any:
+    # Imported here: the fire and geological feeds load only when one plays.
+    return importlib.import_module("pipeline.hazards.feeds")
+
+
+def _hazard_records(feed: Feed, rejected: list[Rejection]) -> Iterator[ReplayRecord]:
+    return _hazard_feeds().records(feed, rejected)  # type: ignore[no-any-return]
+
+
 FeedReader = Callable[[Feed, list[Rejection]], Iterator[ReplayRecord]]
 FEED_READERS: dict[str, FeedReader] = dict.fromkeys(RADAR_READERS, _radar_records)
 FEED_READERS |= {"gauge_csv": _gauge_records, "gauge_usgs": _gauge_records}
 FEED_READERS["rain_hko"] = _rain_records
+FEED_READERS |= dict.fromkeys(HAZARD_KINDS, _hazard_records)

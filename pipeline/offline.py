@@ -20,6 +20,8 @@ from models.rules import load_ruleset
 from pipeline.agents.cap import CapPublisher
 from pipeline.agents.radar import RadarAreas
 from pipeline.agents.scoring import FloodScorer, RainstormScorer
+from pipeline.hazards.fire import fire_scorer
+from pipeline.hazards.geo import geo_scorer
 from pipeline.settings import Settings
 from schemas import registry
 from schemas.errors import CapError, InputError
@@ -60,6 +62,10 @@ def score_scenario(
         scenario.status,
     )
     cap = CapPublisher(region, settings)
+    fire = fire_scorer(region, scenario.status)
+    geo = geo_scorer(region, scenario.status)
+    fire_tables: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
+    geo_tables: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
     windows: dict[str, Any] = {}
     states: dict[str, Any] = {}
     gauges: dict[str, Any] = {}
@@ -105,6 +111,10 @@ def score_scenario(
                 sid = rec.value["station"]["id"]
                 gauges[sid], evs = flood.score(rec.value, gauges.get(sid))
                 publish(evs)
+            elif rec.topic == "obs.fire":
+                publish(fire.score(rec.value, *fire_tables))
+            elif rec.topic == "obs.geo":
+                publish(geo.score(rec.value, *geo_tables))
         except InputError as exc:
             run.rejected.append((rec.feed, str(exc)))
     return run

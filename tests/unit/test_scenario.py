@@ -73,7 +73,7 @@ def test_shipped_scenarios_load(name: str) -> None:
 def test_zhaoqing_exercise_contents() -> None:
     loaded = load_scenario(SCENARIOS / "zhaoqing-exercise")
     assert loaded.status == "Exercise" and loaded.region == "zhaoqing"
-    radar, gauge = loaded.feeds
+    radar, gauge = loaded.feeds[:2]
     assert radar.kind == "radar_bom"
     assert radar.options["place_at"] == (112.35, 23.9)
     assert radar.options["transposed"] is True

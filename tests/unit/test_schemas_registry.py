@@ -132,6 +132,76 @@ def deadletter() -> dict[str, Any]:
     }
 
 
+def fire_obs() -> dict[str, Any]:
+    return {
+        "schema": "fire_obs/1",
+        "source": "cffdrs-vw85-transposed",
+        "station": {"id": "GN-FW01", "lon": 112.42, "lat": 23.63, "county": "441223"},
+        "period": "daily",
+        "time": "2024-04-13T12:00:00+08:00",
+        "temp_c": 17.0,
+        "rh_pct": 42.0,
+        "wind_kmh": 25.0,
+        "rain_24h_mm": 0.0,
+    }
+
+
+def geo_rain() -> dict[str, Any]:
+    return {
+        "schema": "geo_rain/1",
+        "source": "usgs-thresh",
+        "gauge": {
+            "id": "HC01-RG",
+            "lon": 112.12,
+            "lat": 23.88,
+            "area_codes": ["441224001"],
+        },
+        "time": "2011-03-14T23:00:00-08:00",
+        "step_s": 3600,
+        "rain_mm": 2.54,
+    }
+
+
+def slope_sensor() -> dict[str, Any]:
+    return {
+        "schema": "slope_sensor/1",
+        "source": "synthetic-exercise",
+        "site": {
+            "id": "HC01",
+            "lon": 112.12,
+            "lat": 23.88,
+            "area_codes": ["441224001"],
+        },
+        "sensor": {
+            "id": "HC01-CR1",
+            "kind": "crack_width",
+            "lon": 112.1205,
+            "lat": 23.8803,
+            "rule": {"level": {"attention_mm": 15.0}, "rate_window_h": 12},
+        },
+        "time": "2011-03-14T12:00:00-08:00",
+        "crack_width_mm": 5.48,
+    }
+
+
+def quake_event() -> dict[str, Any]:
+    return {
+        "schema": "quake_event/1",
+        "source": "usgs",
+        "event_id": "usb000ije3",
+        "time": "2013-07-21T23:45:56.960000+00:00",
+        "updated": "2013-07-26T16:50:43+00:00",
+        "lon": 104.2427,
+        "lat": 34.4991,
+        "depth_km": 9.84,
+        "magnitude": 5.9,
+        "magnitude_type": "Mwp",
+        "place": "Gansu, China",
+        "event_type": "earthquake",
+        "status": "reviewed",
+    }
+
+
 SAMPLES: dict[str, Callable[[], dict[str, Any]]] = {
     "gauge_obs/1": gauge_obs,
     "radar_frame/1": radar_frame,
@@ -139,6 +209,10 @@ SAMPLES: dict[str, Callable[[], dict[str, Any]]] = {
     "warning_event/1": warning_event,
     "cap_alert/1": cap_alert,
     "deadletter/1": deadletter,
+    "fire_obs/1": fire_obs,
+    "geo_rain/1": geo_rain,
+    "slope_sensor/1": slope_sensor,
+    "quake_event/1": quake_event,
 }
 
 

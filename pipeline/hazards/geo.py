@@ -1,0 +1,104 @@
+"""The geological-hazard agent: ``obs.geo`` to town warnings on ``warnings``.
+
+``obs.geo`` carries three kinds of record, each with its own schema:
+``geo_rain/1`` (keyed by the slope site the gauge serves),
+``slope_sensor/1`` (keyed by site id) and ``quake_event/1`` (keyed by the
+seismic network). :func:`decode_geo` decodes a record as the schema it
+declares; one of another schema, or one that fails its own, goes to the
+dead-letter topic like any bad record (``Wiring._agent``). The agent keeps
+the gauge and sensor windows in ``geo_sites`` (keyed by ``rain:<gauge>`` or
+``sensor:<sensor>``, written from the site's own partition) and the town
+evidence and warnings in ``geo_towns``, and publishes the decisions of
+:class:`pipeline.hazards.geo_scoring.GeoScorer`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from models.geo_risk import load_geo_risk
+from models.landslide import load_thresholds
+from models.quality import check_not_future
+from models.region import Region
+from pipeline.agents.scoring import parse_time
+from pipeline.hazards.fire import partition_by_own_key
+from pipeline.hazards.geo_scoring import GeoScorer
+from schemas import registry
+from schemas.errors import ParseError, SchemaError
+
+logger = logging.getLogger(__name__)
+
+TABLES = ("geo_sites", "geo_towns")
+GEO_SCHEMAS = ("geo_rain/1", "slope_sensor/1", "quake_event/1")
+
+
+def geo_scorer(region: Region, status: str) -> GeoScorer:
+    """The scorer for the towns of ``region``, with the shipped rules.
+
+    A town's reference point for the earthquake distance is a point inside
+    its polygon (``representative_point``).
+    """
+    points = {}
+    for town in region.towns:
+        point = town.polygon.representative_point()
+        points[town.code] = (float(point.x), float(point.y))
+    return GeoScorer(
+        load_geo_risk(),
+        load_thresholds(),
+        points,
+        {t.code: t.name for t in region.towns},
+        status,
+    )
+
+
+def decode_geo(raw: bytes) -> dict[str, Any]:
+    """Decode an ``obs.geo`` record as the schema it declares.
+
+    Raises
+    ------
+    ParseError
+        Not UTF-8 JSON.
+    SchemaError
+        It declares none of :data:`GEO_SCHEMAS`, or fails the one it declares.
+    """
+    try:
+        declared = json.loads(bytes(raw).decode("utf-8")).get("schema")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ParseError(f"obs.geo record is not UTF-8 JSON ({exc})") from None
+    except AttributeError:
+        declared = None
+    if declared not in GEO_SCHEMAS:
+        raise SchemaError(
+            f"obs.geo record declares schema {declared!r}; expected one of "
+            f"{list(GEO_SCHEMAS)}"
+        )
+    return registry.decode(raw, declared)
+
+
+def register(wiring: Any) -> None:
+    """Attach the geological-hazard agent to a :class:`pipeline.app.Wiring`."""
+    geo = geo_scorer(wiring.cap.region, wiring.settings.extra.get("status", "Actual"))
+    sites, towns = (wiring.tables[name] for name in TABLES)
+    # A town entry is written from the records of its gauges and sensors and
+    # from earthquakes, which are keyed otherwise.
+    # XXX: correct with one worker; with several, a town whose evidence is
+    # read by different workers needs a town-keyed topic to meet in.
+    partition_by_own_key(towns)
+    skew = timedelta(seconds=wiring.settings.clock_skew_s)
+
+    async def on_geo(message: Any, msg: dict[str, Any]) -> None:
+        started = message.timestamp or time.time()
+        check_not_future(
+            parse_time(msg["time"]),
+            datetime.now(UTC),
+            where=f"obs.geo {msg['schema']} record",
+            allowed_skew=skew,
+        )
+        for ev in geo.score(msg, sites, towns):
+            await wiring._warn(ev, started)
+
+    wiring._agent("obs.geo", decode_geo, on_geo)
