@@ -35,6 +35,7 @@ from pipeline.agents.cap import CapPublisher
 from pipeline.agents.radar import RadarAreas
 from pipeline.agents.scoring import FloodScorer, RainstormScorer
 from pipeline.deadletter import dead_letter
+from pipeline.hazards import fire, geo
 from pipeline.metrics import Metrics, make_metrics
 from pipeline.settings import Settings
 from schemas import registry
@@ -43,6 +44,7 @@ from schemas.errors import CapError, InputError
 logger = logging.getLogger(__name__)
 
 TABLES = ("rain_windows", "rain_state", "gauge_state", "cap_history")
+TABLES += (*fire.TABLES, *geo.TABLES)
 
 
 def changelog_topic(settings: Settings, table: str) -> str:
@@ -98,6 +100,8 @@ class Wiring:
             for name in (
                 "obs.radar",
                 "obs.gauge",
+                "obs.fire",
+                "obs.geo",
                 "rain.area",
                 "warnings",
                 "alerts.cap",
@@ -136,11 +140,13 @@ class Wiring:
         self._agent("rain.area", "area_rain/1", self._on_area_rain)
         self._agent("obs.gauge", "gauge_obs/1", self._on_gauge)
         self._agent("warnings", "warning_event/1", self._on_warning)
+        fire.register(self)
+        geo.register(self)
 
     def _agent(
         self,
         topic: str,
-        schema: str,
+        schema: str | Callable[[bytes], dict[str, Any]],
         handle: Callable[[Any, dict[str, Any]], Awaitable[None]],
     ) -> None:
         source = self.topics[topic]
@@ -151,7 +157,11 @@ class Wiring:
                 self.metrics.records.labels(topic).inc()
                 raw = event.value
                 try:
-                    msg = registry.decode(raw, schema)
+                    msg = (
+                        registry.decode(raw, schema)
+                        if isinstance(schema, str)
+                        else schema(raw)  # a decoder for a topic of several schemas
+                    )
                     await handle(event.message, msg)
                 except (InputError, CapError) as exc:
                     await self._dead(topic, exc, raw, event.message)

@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SCENARIO = REPO / "data" / "scenarios" / "zhaoqing-exercise"
 SOURCES = ("obs.radar", "obs.gauge", "rain.area", "warnings")
+SOURCES += ("obs.fire", "obs.geo")
 OUTPUTS = ("rain.area", "warnings", "alerts.cap", "deadletter")
 
 
