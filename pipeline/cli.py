@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[argparse.Namespace], int]
 
 # Modules with a ``register(sub)`` of their own, collected when present.
-COMMAND_MODULES = ("pipeline.commands",)
+COMMAND_MODULES = ("pipeline.commands", "pipeline.train", "pipeline.verify")
 
 
 def group(

@@ -128,6 +128,11 @@ def collect(settings: Settings) -> RunSummary:
     summary.deadletters = [
         json.loads(r.value) for r in read_topic(bootstrap, settings.topic("deadletter"))
     ]
+    from pipeline.verify import verify_topics  # noqa: PLC0415 (it reads topics here)
+
+    summary.extra["verification"] = verify_topics(
+        bootstrap, settings.topic_prefix, settings.rainstorm_ruleset
+    ).summary()
     return summary
 
 

@@ -15,11 +15,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from models.accumulation import RainWindow
-from models.flood import FloodParams, flood_level, unit_per_m
+from models.flood import FloodParams, flood_level, ladder, unit_per_m
 from models.lifecycle import Decision, Timing, WarningState, step
 from models.quality import check_stage_jump
 from models.rainstorm import assess
-from models.rules import RuleSet
+from models.rules import COLOURS, RuleSet
+from models.stage_forecast import (
+    DEFAULT_CROSSING,
+    CrossingParams,
+    crossings,
+    forecast_colour,
+    rate_forecast,
+    rate_of_rise,
+)
 from schemas.errors import SchemaError
 
 logger = logging.getLogger(__name__)
@@ -28,6 +36,12 @@ logger = logging.getLogger(__name__)
 def iso(t: datetime) -> str:
     """ISO-8601 in UTC with seconds, as every ews message writes times."""
     return t.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def iso_local(ts: float, like: datetime) -> str:
+    """POSIX seconds as ISO-8601 in the offset of ``like``, whole minutes."""
+    t = datetime.fromtimestamp(round(ts / 60.0) * 60.0, UTC).astimezone(like.tzinfo)
+    return t.isoformat(timespec="minutes")
 
 
 def parse_time(text: str) -> datetime:
@@ -167,6 +181,9 @@ class RainstormScorer:
             }
             trigger["statistic"] = msg.get("statistic", "")
             trigger["branch"] = result.branch
+            if result.branch == "forecast" and forecast_mm and result.deciding:
+                w = result.deciding.window_h
+                trigger[f"forecast_{w:g}h_mm"] = round(forecast_mm[w], 2)
             if result.deciding is not None:
                 trigger["criterion"] = (
                     f">= {result.deciding.threshold_mm:g} mm in "
@@ -202,12 +219,38 @@ class FloodScorer:
         Town code to name, for the warned area.
     status : str
         CAP status of the warnings.
+    crossing : CrossingParams or None
+        Crossing forecast from the rate of rise (None: observed levels only).
     """
 
     params: FloodParams
     timing: Timing
     names: dict[str, str]
     status: str = "Actual"
+    crossing: CrossingParams | None = DEFAULT_CROSSING
+
+    def predicted(
+        self, entry: dict, t: datetime, stage: float, levels: dict, scheme: str
+    ) -> tuple[str | None, float | None]:
+        """Colour whose level the rate of rise reaches within the horizon, and when."""
+        if self.crossing is None:
+            return None, None
+        keep_s = (self.crossing.rate_window_h + 1.0) * 3600.0
+        history = [
+            h for h in entry.get("history", []) if h[0] >= t.timestamp() - keep_s
+        ]
+        if not history or t.timestamp() > history[-1][0]:
+            history.append([t.timestamp(), stage])
+        entry["history"] = history
+        rise = rate_of_rise([tuple(h) for h in history], self.crossing.rate_window_h)
+        if rise is None or rise <= 0:
+            return None, None
+        leads = self.crossing.leads_h()
+        steps = ladder(levels, scheme)
+        when = crossings(
+            t.timestamp(), stage, leads, rate_forecast(stage, rise, leads), steps
+        )
+        return forecast_colour(t.timestamp(), when, steps, self.crossing.horizon_h)
 
     def score(
         self, msg: dict[str, Any], state: dict | None
@@ -251,6 +294,12 @@ class FloodScorer:
         due = flood_level(
             stage, rise, current.level, station["levels"], scheme, unit, self.params
         )
+        ahead, crossing_s = self.predicted(entry, t, stage, station["levels"], scheme)
+        forecast = ahead is not None and COLOURS.index(ahead) > (
+            -1 if due is None else COLOURS.index(due)
+        )
+        if forecast:
+            due = ahead
         new_state, decision = step(
             current, due, t, hazard="flood", area=sid, timing=self.timing
         )
@@ -270,6 +319,10 @@ class FloodScorer:
                 "levels": station["levels"],
                 "level_scheme": scheme,
             }
+            if forecast and crossing_s is not None:
+                trigger["branch"] = "forecast"
+                trigger["expected_crossing"] = iso_local(crossing_s, t)
+                trigger["expected_level"] = ahead
             log_decision(decision, "flood", sid)
             events.append(
                 warning_event(
