@@ -145,11 +145,14 @@ class Accounting:
             if rt is None:
                 continue
             if not rt.recovered:
+                # Sends from before a restart: ask the routes for their
+                # reports again, and give each a fresh wait for them.
                 rt.recovered = True
-                for sid, sent_at in rt.in_flight.items():
+                for sid, sent_at in list(rt.in_flight.items()):
                     if sid not in ctx.sent_here:
                         route = ctx.ledger[sid]["route"]
                         to_recover.setdefault(route, {})[sid] = sent_at
+                        rt.in_flight[sid] = max(sent_at, now)
             if rt.produced_wave < plan["wave"]:
                 await self.planner.produce(identifier)
 
@@ -177,11 +180,13 @@ class Accounting:
                 await ctx.publish_receipt(entry["warning_id"], record)
 
         for route, pending in to_recover.items():
-            count = ctx.routes.recover(route, pending)
-            if count:
-                logger.info(
-                    "dispatch: %d report(s) of route %s from before the restart "
-                    "asked for again",
-                    count,
-                    route,
-                )
+            unsent = ctx.routes.recover(route, dict(pending))
+            logger.info(
+                "dispatch: %d send(s) on route %s from before the restart: reports "
+                "asked for again, %d never handed over and sent now",
+                len(pending),
+                route,
+                len(unsent),
+            )
+            for sid in unsent:
+                await self.planner.reorder(ctx.ledger[sid])

@@ -17,7 +17,9 @@ exercise the escalation:
   of a client that went away and hands them over when it is back; the
   dry-run gateway invented its receipts in memory, so :meth:`Routes.recover`
   invents them again, from the journal and the same seeded model, for the
-  sends the ledger holds without a final receipt.
+  sends the ledger holds without a final receipt, and names those it never
+  took (the worker died after marking them ``sending``), which the
+  dispatcher then sends.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class DryRunRoute:
         self._back = False
         self._started: datetime | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._journaled: set[str] = set()
 
     @property
     def _success(self) -> ReceiptState:
@@ -90,12 +93,28 @@ class DryRunRoute:
     async def start(self) -> None:
         await self.inner.start()
         self._started = self._clock()
+        self._journaled = {
+            r["send_id"] for r in self._journal_rows() if r.get("kind") == "send"
+        }
         self._tasks.append(asyncio.create_task(self._forward()))
         if self.offline and self.offline_s > 0:
             self._tasks.append(asyncio.create_task(self._come_back()))
 
     async def send(self, req: SendRequest) -> SendResult:
-        return await self.inner.send(req)
+        result = await self.inner.send(req)
+        if result.accepted:
+            self._journaled.add(req.send_id)
+        return result
+
+    def handed_over(self, send_id: str) -> bool:
+        """Whether the gateway took this send (its journal says so)."""
+        return send_id in self._journaled
+
+    def _journal_rows(self) -> list[dict[str, Any]]:
+        if not self.journal.exists():
+            return []
+        with self.journal.open(encoding="utf-8") as lines:
+            return [json.loads(line) for line in lines if line.strip()]
 
     async def close(self) -> None:
         await self.inner.close()
@@ -129,32 +148,29 @@ class DryRunRoute:
             detail = f"{r.detail}; played late, the group was offline"
             await self.receipts.put(Receipt(r.send_id, r.state, now, r.gateway, detail))
 
-    def recover(self, pending: dict[str, datetime]) -> int:
-        """Invent again the receipts of journaled sends in ``pending``; return how many.
+    def recover(self, pending: dict[str, datetime]) -> list[str]:
+        """Invent again the receipts of the sends in ``pending`` it took.
 
         ``pending`` maps send id to when it went out (from the ledger).
+        Returns the send ids it never took: the worker died between marking
+        them ``sending`` and handing them over.
         """
-        if not self.journal.exists() or not pending:
-            return 0
-        found = 0
-        with self.journal.open(encoding="utf-8") as lines:
-            for line in lines:
-                record = json.loads(line)
-                sid = record.get("send_id")
-                if record.get("kind") != "send" or sid not in pending:
-                    continue
-                found += 1
-                sent_at = datetime.fromisoformat(record["at"])
-                delay_s, failed = self.inner.model.outcome(sid)
-                state = "failed" if failed else self._success
-                at = sent_at + timedelta(seconds=delay_s)
-                detail = f"DRY-RUN: invented {state} again after a restart"
-                task = asyncio.create_task(
-                    self._later(Receipt(sid, state, at, self.name, detail))
-                )
-                self._tasks.append(task)
-                del pending[sid]
-        return found
+        found: set[str] = set()
+        for record in self._journal_rows():
+            sid = record.get("send_id")
+            if record.get("kind") != "send" or sid not in pending or sid in found:
+                continue
+            found.add(sid)
+            sent_at = datetime.fromisoformat(record["at"])
+            delay_s, failed = self.inner.model.outcome(sid)
+            state = "failed" if failed else self._success
+            at = sent_at + timedelta(seconds=delay_s)
+            detail = f"DRY-RUN: invented {state} again after a restart"
+            task = asyncio.create_task(
+                self._later(Receipt(sid, state, at, self.name, detail))
+            )
+            self._tasks.append(task)
+        return [sid for sid in pending if sid not in found]
 
     async def _later(self, receipt: Receipt) -> None:
         wait = (receipt.at - self._clock()).total_seconds()
@@ -310,11 +326,34 @@ class Routes:
             return SendResult(
                 req.send_id, False, "dispatcher", f"no gateway on route {route!r}"
             )
-        return await gateway.send(req)
+        try:
+            return await gateway.send(req)
+        except Exception as exc:  # one bad send must not leave its order hanging
+            log.exception("dispatch route %s failed on %s", route, req.send_id)
+            return SendResult(
+                req.send_id,
+                False,
+                gateway.name,
+                f"gateway error: {type(exc).__name__}: {exc}",
+                retryable=True,
+            )
 
-    def recover(self, route: str, pending: dict[str, datetime]) -> int:
-        """Receipts again for sends from before a restart (dry-run routes only)."""
+    def recover(self, route: str, pending: dict[str, datetime]) -> list[str]:
+        """Reports again on sends from before a restart; the ones never sent.
+
+        Only a dry-run route knows what it took (its journal); a real
+        gateway is left to report by itself (an MQTT session, an SMSC that
+        keeps receipts for a client that went away), and none of its sends
+        are known to be unsent.
+        """
         gateway = self.gateways.get(route)
         if isinstance(gateway, DryRunRoute):
             return gateway.recover(pending)
-        return 0
+        return []
+
+    def handed_over(self, route: str, send_id: str) -> bool | None:
+        """Whether the route's gateway took a send: True, False, or None (unknown)."""
+        gateway = self.gateways.get(route)
+        if isinstance(gateway, DryRunRoute):
+            return gateway.handed_over(send_id)
+        return None

@@ -280,6 +280,15 @@ class Planner:
             count += 1
         return count
 
+    async def reorder(self, entry: dict[str, Any]) -> None:
+        """Put again the order of one ledger entry (a send never handed over)."""
+        plan = self.ctx.alerts.get(entry["identifier"])
+        target = self.ctx.target(entry["target_id"])
+        if plan is None or target is None:
+            return
+        record = order(plan, target, entry["route"], entry["wave"], self.ctx.clock())
+        await self.ctx.publish_order(plan["warning_id"], record)
+
     def mend(self, identifier: str) -> None:
         """Make the plan's wave size agree with the recorded wave (see module)."""
         plan = self.ctx.alerts.get(identifier)

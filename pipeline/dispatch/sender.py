@@ -23,6 +23,7 @@ the send.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from pipeline.dispatch.context import DispatchContext
 from pipeline.dispatch.planner import Planner
 from pipeline.dispatch.records import iso, parse_iso, receipt
 from pipeline.dispatch.state import reach_key
+from schemas.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +67,8 @@ class Sender:
         self.ctx = ctx
         self.planner = planner
         self._speech: Any = None
+        self._speech_lock = asyncio.Lock()
+        self._rendered: dict[tuple[str, str], Path | None] = {}
 
     def _skip_reason(self, order: dict[str, Any]) -> str | None:
         plan = self.ctx.alerts.get(order["identifier"])
@@ -81,20 +85,36 @@ class Sender:
         return None
 
     async def _audio(self, order: dict[str, Any]) -> Path | None:
+        """The rendered announcement, or None (no speech wanted, or it failed)."""
         if not self.ctx.config.speech or order["channel"] != "loudspeaker":
             return None
-        if self._speech is None:
-            from connectors.speech import SpeechRenderer  # noqa: PLC0415
+        key = (order["text"], order["language"])
+        if key in self._rendered:
+            return self._rendered[key]
+        # One rendering at a time: SpeechRenderer writes a part file named
+        # after the process, which two concurrent renderings would share.
+        async with self._speech_lock:
+            if key not in self._rendered:
+                self._rendered[key] = await self._render(*key)
+        return self._rendered[key]
 
-            self._speech = SpeechRenderer(self.ctx.config.journal_dir / "speech")
-        language = order["language"] if order["language"] != "en" else "en"
-        rendered = await self._speech.render_async(order["text"], language)
+    async def _render(self, text: str, language: str) -> Path | None:
+        try:
+            if self._speech is None:
+                from connectors.speech import SpeechRenderer  # noqa: PLC0415
+
+                self._speech = SpeechRenderer(self.ctx.config.journal_dir / "speech")
+            rendered = await self._speech.render_async(text, language)
+        except ConfigError as exc:
+            logger.warning("dispatch: no audio, the text goes alone: %s", exc)
+            return None
         return Path(rendered.path)
 
     async def handle(self, order: dict[str, Any]) -> None:
         """Send one order, at most once (see the module docstring)."""
         sid = order["send_id"]
-        if sid in self.ctx.handling or self.ctx.ledger.get(sid) is not None:
+        entry = self.ctx.ledger.get(sid)
+        if sid in self.ctx.handling or (entry is not None and not self._unsent(entry)):
             logger.debug("dispatch: order %s was handled before", sid)
             return
         self.ctx.handling.add(sid)
@@ -102,6 +122,13 @@ class Sender:
             await self._handle(order)
         finally:
             self.ctx.handling.discard(sid)
+
+    def _unsent(self, entry: dict[str, Any]) -> bool:
+        """A ``sending`` entry whose gateway says it never took the send."""
+        return (
+            entry["state"] == "sending"
+            and self.ctx.routes.handed_over(entry["route"], entry["send_id"]) is False
+        )
 
     async def _handle(self, order: dict[str, Any]) -> None:
         sid, ctx = order["send_id"], self.ctx
@@ -118,10 +145,16 @@ class Sender:
             await self._verdict(entry, "skipped", reason, retryable=False)
             return
 
+        audio = await self._audio(order)
+        old = ctx.ledger.get(sid)
         sending = entry_of(order, "sending", now)
-        await ctx.durable_set(ctx.ledger, sid, sending)
+        if old is None:
+            await ctx.durable_set(ctx.ledger, sid, sending)
+        else:  # sent now after a restart found it never handed over
+            sending = dict(old, sent_at=now, at=now)
+            ctx.ledger[sid] = sending
         if rt is not None:
-            rt.note(None, sending)
+            rt.note(old, sending)
         ctx.sent_here.add(sid)
 
         request = SendRequest(
@@ -131,7 +164,7 @@ class Sender:
             address=ctx.address(order["target_id"]) or "",
             text=order["text"],
             language=order["language"],
-            audio_path=await self._audio(order),
+            audio_path=audio,
             exercise=bool(order["exercise"]),
         )
         result = await ctx.routes.send(order["route"], request)
