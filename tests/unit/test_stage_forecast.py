@@ -129,3 +129,32 @@ def test_miho_bridge_every_crossing_is_warned_an_hour_ahead():
 def test_without_the_crossing_forecast_no_crossing_is_warned_ahead():
     _, flood = miho_run(None)
     assert flood["crossings"] == 4 and flood["warned"] == 0
+
+
+def test_a_forecast_flood_warning_is_likely_and_says_when(tmp_path):
+    from lxml import etree
+
+    from connectors.cap_writer import build_alert
+    from models.region import default_region
+
+    events, _ = miho_run(CrossingParams())
+    issue = next(e for e in events if e["trigger"].get("branch") == "forecast")
+    issue = dict(issue, area={"codes": ["441202001"], "names": ["城东街道"]})
+    towns = [default_region().town("441202001")]
+    _, xml = build_alert(
+        issue,
+        towns=towns,
+        sender="ews@zhaoqing.example",
+        agency_code="44120041600000",
+        previous_identifiers=[],
+        previous_sent=[],
+    )
+    ns = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
+    root = etree.fromstring(xml)
+    assert root.xpath("//cap:info/cap:certainty/text()", namespaces=ns) == [
+        "Likely",
+        "Likely",
+    ]
+    expected = issue["trigger"]["expected_crossing"]
+    for text in root.xpath("//cap:info/cap:description/text()", namespaces=ns):
+        assert expected in text
