@@ -24,30 +24,31 @@ effects might not all be on the broker is read again, and a handler that
 finds its own earlier effects must complete them, not repeat them.
 
 *Sends.* A send is keyed by (CAP identifier, target, wave) through its send
-id, derived from the input only. Before the gateway is called the ledger
-entry becomes ``sending`` and the sender waits until that changelog record
-is acknowledged; only then the gateway gets the message. An order read
-again finds ``sending`` (or later) and is dropped. Kill -9 between the two
-steps:
+id, derived from the input only. Before the gateway is called the send's
+first ledger entry, ``sending``, goes to the ledger's changelog and the
+sender waits until the broker acknowledges it; only then does the gateway
+get the message. An order read again (or produced again) finds the entry
+and is dropped; two copies taken at once by two concurrent actors are
+stopped by the in-process set of orders being handled. Kill -9 around the
+gateway call:
 
 - before the ``sending`` record reached the broker: the gateway was not
-  called; the order is read again, finds ``planned``, and is sent. Nothing
-  lost, nothing doubled.
-- after it, before or during the gateway call, or before ``sent`` was
-  written: the entry says ``sending``; the order read again is dropped. The
-  send ends in its receipt (a gateway keeps reports for a client that went
-  away: the MQTT broker's persistent session, an SMSC on rebind; the dry
-  run invents them again on restart) or, if none comes within the wave
-  wait, in a timeout, and the next wave retries it. A recipient gets a
-  second message then only if the first one went out and its report was
-  lost, which is the same risk as any retry of a send without a receipt.
+  called and the order was not committed; it is read again, finds no
+  entry, and is sent. Nothing lost, nothing doubled.
+- after it: the entry says ``sending`` and the order read again is
+  dropped. The restarted worker asks each route about the sends it finds
+  ``sending`` or ``sent`` without a final receipt, and gives each a fresh
+  wave wait. A gateway keeps reports for a client that went away (the MQTT
+  broker's persistent session; an SMSC on rebind), and the dry-run routes
+  invent them again from their journal. The journal also tells which sends
+  the gateway never took; those are sent now, under the same send id.
 
-*Plans.* Planning a wave writes ``planned`` entries, then the orders. A
-repeat of the record that planned it (an alert read again at wave 1, a
-receipt read again that ended a wave) plans again: entries present are
-kept, missing ones written, and every entry still ``planned`` gets its
-order again; the sender drops the extra ones. The timer does the same for
-a wave whose orders this process has not produced.
+*Plans.* A wave is written to ``dispatch_waves`` and its size to the plan,
+then its orders are produced. An alert read again, or the timer finding a
+wave this process has not produced, produces the wave's orders again for
+every send the ledger does not hold; the sender drops the extra ones. A
+receipt read again re-checks whether its wave is over, so a wave step the
+first reading did not finish is finished then.
 
 *Receipts.* A receipt changes a ledger entry only forward (the first final
 verdict stands, a reach overrides a failure or timeout) and a target's
@@ -57,13 +58,17 @@ counts everyone once.
 *Rebalance.* The tables are the truth; the in-memory runtimes are dropped
 whenever partitions move and rebuilt from the tables.
 
-# XXX: two windows remain. (1) A send whose gateway took it while the
-# worker died, and whose report is lost with the worker (Kannel calls the
-# dlr-url once; a report sent while no endpoint listens is gone), times out
-# and is retried: that recipient may get the message twice. (2) A worker
-# killed while flushing a wave step may leave part of that wave's planned
-# entries unwritten; the targets left out are not lost (their earlier
-# attempt failed, so the next wave takes them), but they wait one wave.
+Three windows remain, each marked ``XXX`` where it opens. (1) A real gateway
+cannot say whether it took a send: one marked ``sending`` when the worker
+died either went out or not. It is not sent again at once; if no report
+comes in the fresh wave wait it times out, and it is retried only while
+coverage is short of the target: so either that recipient may get it twice
+(sent, report lost, coverage short) or, once the target is met, never (not
+sent). (2) Kannel calls a dlr-url once; a report made while no endpoint
+listens is lost, and that send times out as in (1). (3) A worker killed
+while flushing a wave step may leave the wave record shorter than the plan
+says; the plan is mended to what was recorded and the targets left out wait
+one wave.
 """
 
 from __future__ import annotations
@@ -262,8 +267,14 @@ class Dispatcher:
         )
 
 
-def register(wiring: Any) -> Dispatcher:
-    """Add the dispatcher to a :class:`pipeline.app.Wiring`; return it."""
+def register(wiring: Any) -> Dispatcher | None:
+    """Add the dispatcher to a :class:`pipeline.app.Wiring`; return it.
+
+    Nothing is added when the settings say ``dispatch_enabled = false``.
+    """
+    if not wiring.settings.dispatch_enabled:
+        logger.info("dispatch is disabled in this worker")
+        return None
     dispatcher = Dispatcher(wiring)
     dispatcher.register()
     return dispatcher

@@ -2,6 +2,8 @@
 
 Settings (defaults in brackets; times in s, ratios 0..1):
 
+``dispatch_enabled`` [true]
+    Whether a worker runs the dispatcher at all.
 ``dispatch_inventory`` [``zhaoqing-exercise``]
     Inventory folder, or the name of a bundled one under ``data/inventory``
     (the bundled one is synthetic, with numbers that reach nobody).
@@ -185,12 +187,16 @@ class DispatchConfig:
 def demo_overrides(home: Path) -> dict[str, Any]:
     """Dispatch settings of a demo run: dry run, fast waves, visible faults.
 
+    The pipeline's worker runs no dispatcher: the demo dispatches the run's
+    alerts afterwards, each in its time (:mod:`pipeline.dispatch.rehearsal`).
+
     Receipts come after about 0.3 s; a wave waits 1.5 s. One SMS in ten
     fails, and the loudspeakers of three villages of Gaoyao district never
     answer, so the summary shows retries and timeouts. The exercise
     inventory is synthetic, so every loudspeaker takes part in the drill.
     """
     return {
+        "dispatch_enabled": False,  # see pipeline.dispatch.rehearsal
         "dispatch_journal_dir": str(home / "dispatch"),
         "dispatch_sms_gateway": "dryrun",
         "dispatch_sms2_gateway": "",

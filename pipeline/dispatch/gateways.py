@@ -213,6 +213,8 @@ class Routes:
                 "kannel_password_file"
             )
         if self.server is None:
+            # XXX: Kannel calls a dlr-url once; a report made while this
+            # endpoint is down (a restart) is lost and its send times out.
             token = secret("EWS_KANNEL_DLR_TOKEN", s.kannel_dlr_token_file, "dlr")
             if not token:
                 # XXX: a token made up at start-up changes with every restart,

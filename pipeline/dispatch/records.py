@@ -10,20 +10,26 @@ the ``instruction`` of the ``info`` in the target's language (Mandarin and
 Cantonese targets read the ``zh-CN`` info, English ones the ``en`` info),
 led by 【演练】 / [EXERCISE] or 【测试】 / [TEST] when the alert is not
 ``Actual``.
+
+A receipt's detail is free text from a gateway; :func:`scrub` masks any
+run of digits long enough to be a phone number before it is written.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from connectors.gateway import make_send_id
+from models.channels import mask_phone
 from models.targeting import Target
 
 MARKS = {
     "Exercise": {"zh-CN": "【演练】", "en": "[EXERCISE] "},
     "Test": {"zh-CN": "【测试】", "en": "[TEST] "},
 }
+NUMBER_RE = re.compile(r"\+?\d{7,15}")
 FINAL_STATES = frozenset(
     {"delivered", "failed", "played", "expired", "refused", "timeout", "skipped"}
 )
@@ -39,6 +45,11 @@ def parse_iso(text: str) -> datetime:
     if t.tzinfo is None:
         raise ValueError(f"time {text!r} has no offset")
     return t
+
+
+def scrub(text: str) -> str:
+    """``text`` with every run of 7 to 15 digits masked like a phone number."""
+    return NUMBER_RE.sub(lambda m: mask_phone(m.group(0)), text)
 
 
 def send_id_for(identifier: str, target_id: str, wave: int) -> str:
@@ -141,5 +152,5 @@ def receipt(
         "retryable": retryable,
         "at": iso(at),
         "gateway": gateway,
-        "detail": detail[:500],
+        "detail": scrub(detail[:500]),
     }

@@ -15,6 +15,7 @@ import json
 import time
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -112,29 +113,42 @@ def _seconds(value: float | None) -> str:
 
 
 def render_dispatch(rows: list[dict[str, Any]], console: Console) -> None:
-    """Print one row per alert: people, reach per channel, coverage, time to target."""
+    """Print one row per alert: people in the area and those it is for, reached
+    by SMS, by loudspeaker (ls) and in all, and the time to the target."""
     if not rows:
         console.print("Dispatch: no alert was disseminated")
         return
     target = rows[0]["target"]
-    table = Table(title=f"Dispatch (dry run unless configured; target {target:.0%})")
-    for col in ("alert", "type", "outcome", "people", "in area", "sms",
-                "loudspeaker", "coverage", f"s to {target:.0%}", "waves"):  # fmt: skip
-        table.add_column(col, justify="left" if col in ("alert", "type") else "right")
+    table = Table(
+        title=f"Dispatch per alert (people; target {target:.0%})",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    columns = ("alert", "type", "outcome", "in area", "for", "by sms", "by ls",
+               "reached", f"s to {target:.0%}", "waves")  # fmt: skip
+    for col in columns:
+        table.add_column(col, justify="left" if col in columns[:3] else "right")
     for r in rows:
         table.add_row(
-            r["identifier"][-24:],
+            r["identifier"][-13:],
             r["msgType"],
             r["outcome"] or "open",
-            f"{r['population']:,}",
             f"{r['population_in_area']:,}",
+            f"{r['population']:,}",
             f"{r['reached_by_channel']['sms']:,.0f}",
             f"{r['reached_by_channel']['loudspeaker']:,.0f}",
-            f"{100 * r['coverage']:.1f} %",
+            f"{100 * r['coverage']:.1f}%",
             _seconds(r["seconds_to_target"]),
             str(r["waves"]),
         )
-    console.print(table)
+    # Piped output is 80 columns by default, too narrow for ten columns.
+    width = console.width
+    if not console.is_terminal:
+        console.width = max(width, 110)
+    try:
+        console.print(table)
+    finally:
+        console.width = width
     reached = sum(1 for r in rows if r["seconds_to_target"] is not None)
     console.print(
         f"Dispatch: {len(rows)} alerts, {reached} reached {target:.0%} of the people "

@@ -167,6 +167,9 @@ class Sender:
             audio_path=audio,
             exercise=bool(order["exercise"]),
         )
+        # XXX: a worker killed from here until ``sent`` is written leaves a
+        # send that a real gateway may or may not have taken; the restart
+        # neither repeats it nor knows it went (pipeline.dispatch.agents).
         result = await ctx.routes.send(order["route"], request)
         outcome = "accepted" if result.accepted else "refused"
         ctx.metrics.sends.labels(order["channel"], order["route"], outcome).inc()
