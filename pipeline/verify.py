@@ -324,6 +324,7 @@ def _stage_plot(rec: dict[str, Any], path: Path, plt: Any) -> Path:
     )
     ax.legend(loc="upper left", fontsize=7)
     ax.set_title(f"Section {rec['station']}: stage, levels and warnings")
+    fig.autofmt_xdate()
     ax.set_ylabel("stage")
     return _save(fig, path, plt)
 
