@@ -35,6 +35,8 @@ from pipeline.agents.cap import CapPublisher
 from pipeline.agents.radar import RadarAreas
 from pipeline.agents.scoring import FloodScorer, RainstormScorer
 from pipeline.deadletter import dead_letter
+from pipeline.dispatch import agents as dispatch_agents
+from pipeline.dispatch.state import TABLES as DISPATCH_TABLES
 from pipeline.hazards import fire, geo
 from pipeline.metrics import Metrics, make_metrics
 from pipeline.settings import Settings
@@ -43,7 +45,7 @@ from schemas.errors import CapError, InputError
 
 logger = logging.getLogger(__name__)
 
-TABLES = ("rain_windows", "rain_state", "gauge_state", "cap_history")
+TABLES = ("rain_windows", "rain_state", "gauge_state", "cap_history", *DISPATCH_TABLES)
 TABLES += (*fire.TABLES, *geo.TABLES)
 
 
@@ -140,6 +142,7 @@ class Wiring:
         self._agent("rain.area", "area_rain/1", self._on_area_rain)
         self._agent("obs.gauge", "gauge_obs/1", self._on_gauge)
         self._agent("warnings", "warning_event/1", self._on_warning)
+        self.dispatcher = dispatch_agents.register(self)
         fire.register(self)
         geo.register(self)
 

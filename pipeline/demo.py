@@ -23,6 +23,9 @@ from rich.console import Console
 
 from connectors.scenario import load_scenario
 from pipeline.broker import LocalBroker, answers_metadata
+from pipeline.dispatch.config import demo_overrides
+from pipeline.dispatch.rehearsal import dispatch_after
+from pipeline.dispatch.report import dispatch_rows
 from pipeline.lag import wait_caught_up
 from pipeline.replay import replay
 from pipeline.settings import Settings
@@ -49,6 +52,7 @@ def run_settings(base: Settings, scenario: Any, run_id: str, home: Path) -> Sett
         region=scenario.region,
         rainstorm_ruleset=scenario.rulesets.get("rainstorm", base.rainstorm_ruleset),
         extra=dict(base.extra, status=scenario.status),
+        **demo_overrides(home),
     )
 
 
@@ -93,7 +97,10 @@ def run_demo(
             [settings.topic(t) for t in OUTPUTS],
         )
         console.print(f"agents caught up {waited:.1f} s after the replay ended")
+        dispatched, took = dispatch_after(settings, run_home)
+        console.print(f"dispatched the run's alerts, each in its time, in {took:.1f} s")
         summary = collect(settings)
+        summary.extra["dispatch"] = dispatch_rows(dispatched)
         summary.extra["scenario"] = {
             "name": scenario.name,
             "status": scenario.status,

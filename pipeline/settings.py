@@ -45,6 +45,16 @@ class Settings:
         faust's web server port on 127.0.0.1 (0 disables it).
     metrics_port : int
         Prometheus exporter port on 127.0.0.1 (0 disables it).
+    dispatch_* : various
+        The dispatcher (:mod:`pipeline.dispatch.config` explains each): the
+        inventory, the gateway of each route (``dryrun`` by default, so
+        nobody is messaged), the escalation policy (wave wait in s, target
+        ratio, attempts) and the dry-run receipt model.
+    kannel_*, smpp_*, mqtt_* : various
+        Where the real gateways are. Passwords and tokens are never settings:
+        they come from ``EWS_KANNEL_PASSWORD``, ``EWS_KANNEL_DLR_TOKEN``,
+        ``EWS_SMPP_PASSWORD``, ``EWS_MQTT_PASSWORD`` or from the files named
+        by the ``*_file`` settings.
     """
 
     bootstrap: str = "127.0.0.1:9092"
@@ -61,6 +71,55 @@ class Settings:
     flood_valid_h: float = 12.0
     flood_hold_min: float = 60.0
     flood_extend_before_min: float = 60.0
+    dispatch_enabled: bool = True
+    dispatch_inventory: str = "zhaoqing-exercise"
+    dispatch_journal_dir: str = "var/dispatch"
+    dispatch_sms_gateway: str = "dryrun"
+    dispatch_sms2_gateway: str = ""
+    dispatch_loudspeaker_gateway: str = "dryrun"
+    dispatch_wave_wait_s: float = 120.0
+    dispatch_target: float = 0.95
+    dispatch_max_attempts: int = 3
+    dispatch_first_wave: str = "all"
+    dispatch_people_per_recipient: float = 1.0
+    dispatch_overlap: str = "max"
+    dispatch_drill_loudspeakers: str = ""
+    dispatch_honour_expiry: bool = True
+    dispatch_concurrency: int = 8
+    dispatch_tick_s: float = 1.0
+    dispatch_speech: bool = False
+    dispatch_dryrun_sms_failure: float = 0.05
+    dispatch_dryrun_sms2_failure: float = 0.05
+    dispatch_dryrun_ls_failure: float = 0.02
+    dispatch_dryrun_delay_s: float = 5.0
+    dispatch_dryrun_delay_sigma: float = 0.8
+    dispatch_dryrun_seed: int = 0
+    dispatch_dryrun_offline: str = ""
+    dispatch_dryrun_offline_s: float = 0.0
+    kannel_sendsms_url: str = "http://127.0.0.1:13013/cgi-bin/sendsms"
+    kannel_username: str = "ews"
+    kannel_password_file: str = ""
+    kannel_sender: str = "12379"
+    kannel_smsc_id: str = ""
+    kannel_smsc2_id: str = ""
+    kannel_rate_per_s: float = 10.0
+    kannel_max_parts: int = 10
+    kannel_dlr_host: str = "127.0.0.1"
+    kannel_dlr_port: int = 13080
+    kannel_dlr_public_url: str = ""
+    kannel_dlr_token_file: str = ""
+    smpp_host: str = "127.0.0.1"
+    smpp_port: int = 2775
+    smpp_system_id: str = "ews"
+    smpp_password_file: str = ""
+    smpp_source_addr: str = "12379"
+    smpp_rate_per_s: float = 50.0
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    mqtt_username: str = ""
+    mqtt_password_file: str = ""
+    mqtt_client_id: str = "ews-dispatch"
+    mqtt_audio: str = "none"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def topic(self, name: str) -> str:

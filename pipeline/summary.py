@@ -19,6 +19,7 @@ from kafka import KafkaConsumer, TopicPartition
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.dispatch.report import dispatch_rows, render_dispatch
 from pipeline.settings import Settings
 from schemas.cap import validate_cap
 from schemas.errors import CapError
@@ -128,6 +129,7 @@ def collect(settings: Settings) -> RunSummary:
     summary.deadletters = [
         json.loads(r.value) for r in read_topic(bootstrap, settings.topic("deadletter"))
     ]
+    summary.extra["dispatch"] = dispatch_rows(settings)
     from pipeline.verify import verify_topics  # noqa: PLC0415 (it reads topics here)
 
     summary.extra["verification"] = verify_topics(
@@ -203,3 +205,4 @@ def render(summary: RunSummary, console: Console | None = None) -> None:
     console.print(f"Dead letters: {len(summary.deadletters)} {dict(reasons) or ''}")
     for d in summary.deadletters[:10]:
         console.print(f"  {d['source']}: [{d['reason_class']}] {d['reason'][:160]}")
+    render_dispatch(summary.extra.get("dispatch", []), console)
