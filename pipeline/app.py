@@ -203,7 +203,10 @@ class Wiring:
         self.radar.check_time(msg, datetime.now(UTC), self.settings.clock_skew_s)
         if self.radar.needs_history(msg) and message.offset > 0:
             await asyncio.to_thread(self._recall_radar, message, msg)
-        for area_msg in self.radar.areas(msg, self.settings):
+        # the nowcast takes a second or more: off the event loop, so the other
+        # agents (and the consumer's heartbeats) go on meanwhile
+        areas = await asyncio.to_thread(self.radar.areas, msg, self.settings)
+        for area_msg in areas:
             await self._publish("rain.area", area_msg["area_code"], area_msg)
 
     async def _on_area_rain(self, message: Any, msg: dict[str, Any]) -> None:
