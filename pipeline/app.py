@@ -38,7 +38,7 @@ from pipeline.deadletter import dead_letter
 from pipeline.dispatch import agents as dispatch_agents
 from pipeline.dispatch.state import TABLES as DISPATCH_TABLES
 from pipeline.hazards import fire, geo
-from pipeline.metrics import Metrics, make_metrics
+from pipeline.metrics import Metrics, WorkerProbe, instrument, make_metrics
 from pipeline.settings import Settings
 from schemas import registry
 from schemas.errors import CapError, InputError
@@ -80,7 +80,9 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         producer_max_request_size=1_048_576,
         consumer_max_fetch_size=4 * 1_048_576,
     )
-    Wiring(app, settings, metrics).register()
+    wiring = Wiring(app, settings, metrics)
+    wiring.register()
+    wiring.instrument()
     return app
 
 
@@ -136,6 +138,13 @@ class Wiring:
         )
         self.cap = CapPublisher(region, settings)
 
+    def instrument(self) -> None:
+        """Keep the metrics read from state (partitions, warnings) current."""
+        sources = {t.get_topic_name(): name for name, t in self.topics.items()}
+        counties = {t.code: t.county_code for t in self.cap.region.towns}
+        probe = WorkerProbe(self.metrics, sources, counties)
+        instrument(self.app, probe, self.tables)
+
     def register(self) -> None:
         """Attach the four agents."""
         self._agent("obs.radar", "radar_frame/1", self._on_radar)
@@ -157,7 +166,7 @@ class Wiring:
 
         async def agent(stream: Any) -> None:
             async for event in stream.events():
-                self.metrics.records.labels(topic).inc()
+                self.metrics.consumed(topic, event.message.partition)
                 raw = event.value
                 try:
                     msg = (
@@ -196,21 +205,28 @@ class Wiring:
             value = json.dumps(letter).encode()
         await self.topics["deadletter"].send(key=topic.encode(), value=value)
 
-    async def _publish(self, topic: str, key: str, msg: dict[str, Any]) -> None:
-        await self.topics[topic].send(key=key.encode(), value=registry.encode(msg))
+    async def _publish(
+        self, topic: str, key: str, msg: dict[str, Any], timestamp: float | None = None
+    ) -> None:
+        await self.topics[topic].send(
+            key=key.encode(), value=registry.encode(msg), timestamp=timestamp
+        )
 
     async def _on_radar(self, message: Any, msg: dict[str, Any]) -> None:
         self.radar.check_time(msg, datetime.now(UTC), self.settings.clock_skew_s)
+        self.metrics.radar_frame(float(msg["step_s"]))
         if self.radar.needs_history(msg) and message.offset > 0:
             await asyncio.to_thread(self._recall_radar, message, msg)
         # the nowcast takes a second or more: off the event loop, so the other
         # agents (and the consumer's heartbeats) go on meanwhile
         areas = await asyncio.to_thread(self.radar.areas, msg, self.settings)
         for area_msg in areas:
-            await self._publish("rain.area", area_msg["area_code"], area_msg)
+            code = area_msg["area_code"]
+            # the radar frame's own timestamp, for the latency to a warning
+            await self._publish("rain.area", code, area_msg, message.timestamp)
 
     async def _on_area_rain(self, message: Any, msg: dict[str, Any]) -> None:
-        started = time.perf_counter()
+        started = message.timestamp or time.time()
         code = msg["area_code"]
         windows, states = self.tables["rain_windows"], self.tables["rain_state"]
         window, state, events = self.rain.score(
@@ -223,11 +239,12 @@ class Wiring:
             await self._warn(ev, started)
 
     async def _on_gauge(self, message: Any, msg: dict[str, Any]) -> None:
-        started = time.perf_counter()
+        started = message.timestamp or time.time()
         self.radar.check_time(
             {"valid_time": msg["time"]}, datetime.now(UTC), self.settings.clock_skew_s
         )
         sid = msg["station"]["id"]
+        self.metrics.flood_areas[sid] = list(msg["station"].get("area_codes") or [])
         table = self.tables["gauge_state"]
         state, events = self.flood.score(msg, table.get(sid))
         table[sid] = state
@@ -273,11 +290,11 @@ class Wiring:
         hazard = ev["hazard"]
         self.metrics.warnings.labels(hazard, ev["level"] or "none", ev["action"]).inc()
         self.metrics.obs_to_warning_s.labels(hazard).observe(
-            time.perf_counter() - started
+            max(0.0, time.time() - started)
         )
 
     async def _on_warning(self, message: Any, ev: dict[str, Any]) -> None:
-        started = time.perf_counter()
+        started = message.timestamp or time.time()
         table = self.tables["cap_history"]
         wid = ev["warning_id"]
         history, envelope = self.cap.publish(ev, table.get(wid))
@@ -289,5 +306,5 @@ class Wiring:
             ev["hazard"], envelope["msgType"], "published"
         ).inc()
         self.metrics.warning_to_cap_s.labels(ev["hazard"]).observe(
-            time.perf_counter() - started
+            max(0.0, time.time() - started)
         )

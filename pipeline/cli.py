@@ -36,7 +36,13 @@ log = logging.getLogger(__name__)
 Handler = Callable[[argparse.Namespace], int]
 
 # Modules with a ``register(sub)`` of their own, collected when present.
-COMMAND_MODULES = ("pipeline.commands", "pipeline.train", "pipeline.verify")
+COMMAND_MODULES = (
+    "pipeline.commands",
+    "pipeline.status",
+    "pipeline.lag_exporter",
+    "pipeline.train",
+    "pipeline.verify",
+)
 
 
 def group(

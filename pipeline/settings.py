@@ -44,7 +44,10 @@ class Settings:
     web_port : int
         faust's web server port on 127.0.0.1 (0 disables it).
     metrics_port : int
-        Prometheus exporter port on 127.0.0.1 (0 disables it).
+        Prometheus exporter port (0 disables it).
+    metrics_bind : str
+        Address the exporter listens on: loopback unless a container's
+        Prometheus must reach it (``0.0.0.0``).
     dispatch_* : various
         The dispatcher (:mod:`pipeline.dispatch.config` explains each): the
         inventory, the gateway of each route (``dryrun`` by default, so
@@ -68,6 +71,7 @@ class Settings:
     clock_skew_s: float = 300.0
     web_port: int = 0
     metrics_port: int = 0
+    metrics_bind: str = "127.0.0.1"
     flood_valid_h: float = 12.0
     flood_hold_min: float = 60.0
     flood_extend_before_min: float = 60.0

@@ -74,7 +74,7 @@ def run_here(settings: Settings, loglevel: str = "info") -> None:
         from prometheus_client import start_http_server  # noqa: PLC0415
 
         start_http_server(
-            settings.metrics_port, addr="127.0.0.1", registry=metrics.registry
+            settings.metrics_port, addr=settings.metrics_bind, registry=metrics.registry
         )
     app = create_app(settings, metrics)
     # faust's own command line runs the worker: it installs the signal
