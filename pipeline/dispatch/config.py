@@ -190,7 +190,7 @@ def demo_overrides(home: Path) -> dict[str, Any]:
     The pipeline's worker runs no dispatcher: the demo dispatches the run's
     alerts afterwards, each in its time (:mod:`pipeline.dispatch.rehearsal`).
 
-    Receipts come after about 0.3 s; a wave waits 1.5 s. One SMS in ten
+    Receipts come after about 0.2 s; a wave waits 1 s. One SMS in ten
     fails, and the loudspeakers of three villages of Gaoyao district never
     answer, so the summary shows retries and timeouts. The exercise
     inventory is synthetic, so every loudspeaker takes part in the drill.
@@ -201,13 +201,13 @@ def demo_overrides(home: Path) -> dict[str, Any]:
         "dispatch_sms_gateway": "dryrun",
         "dispatch_sms2_gateway": "",
         "dispatch_loudspeaker_gateway": "dryrun",
-        "dispatch_wave_wait_s": 1.5,
+        "dispatch_wave_wait_s": 1.0,
         "dispatch_tick_s": 0.25,
         "dispatch_honour_expiry": False,
         "dispatch_drill_loudspeakers": "all",
         "dispatch_dryrun_sms_failure": 0.10,
         "dispatch_dryrun_ls_failure": 0.05,
-        "dispatch_dryrun_delay_s": 0.3,
+        "dispatch_dryrun_delay_s": 0.2,
         "dispatch_dryrun_delay_sigma": 0.5,
         "dispatch_dryrun_offline": "441204001V001,441204001V002,441204001V003",
     }

@@ -22,10 +22,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from pipeline.dispatch.planner import DISPATCHED_STATUSES, DISPATCHED_TYPES
-from pipeline.dispatch.report import snapshots, wait_dispatch_over
+from pipeline.dispatch.report import coverage_topic
 from pipeline.settings import Settings
 from schemas.errors import BrokerError
 
@@ -70,24 +70,46 @@ def ready(
     ]
 
 
+class CoverageWatch:
+    """Follows the ``dispatch_coverage`` changelog with one consumer."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=settings.bootstrap,
+            enable_auto_commit=False,
+            client_id="ews-rehearsal",
+        )
+        topic = coverage_topic(settings)
+        parts = self.consumer.partitions_for_topic(topic) or set()
+        self.consumer.assign([TopicPartition(topic, p) for p in sorted(parts)])
+        self.consumer.seek_to_beginning()
+        self.latest: dict[str, dict[str, Any]] = {}
+
+    def closed(self, timeout_ms: int = 500) -> set[str]:
+        """Identifiers whose dispatch is over, after reading what is new."""
+        for batch in self.consumer.poll(timeout_ms=timeout_ms).values():
+            for rec in batch:
+                if rec.key is not None and rec.value is not None:
+                    self.latest[json.loads(rec.key)] = json.loads(rec.value)
+        return {i for i, s in self.latest.items() if s.get("state") == "closed"}
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
 def feed(
-    settings: Settings,
-    alerts: list[dict[str, Any]],
-    *,
-    timeout_s: float = 900.0,
-    poll_s: float = 0.5,
+    settings: Settings, alerts: list[dict[str, Any]], *, timeout_s: float = 900.0
 ) -> int:
-    """Publish ``alerts`` as their references' dispatch ends; return how many."""
+    """Publish ``alerts`` as their references' dispatch ends, and wait until
+    every one's dispatch is over; return how many were published."""
     known = {a["identifier"] for a in alerts}
     waiting = list(alerts)
-    fed = 0
+    watch = CoverageWatch(settings)
     producer = KafkaProducer(bootstrap_servers=settings.bootstrap)
     deadline = time.monotonic() + timeout_s
     try:
-        while waiting:
-            closed = {
-                i for i, s in snapshots(settings).items() if s.get("state") == "closed"
-            }
+        closed: set[str] = set()
+        while waiting or not known <= closed:
             for alert in ready(waiting, closed, known):
                 producer.send(
                     settings.topic("alerts.cap"),
@@ -95,18 +117,17 @@ def feed(
                     value=json.dumps(alert, ensure_ascii=False).encode(),
                 )
                 waiting.remove(alert)
-                fed += 1
             producer.flush()
-            if waiting and time.monotonic() > deadline:
+            if time.monotonic() > deadline:
                 raise BrokerError(
-                    f"{len(waiting)} alerts still wait for their references after "
-                    f"{timeout_s:.0f} s, e.g. {waiting[0]['identifier']}"
+                    f"dispatch of {len(known - closed)} of {len(known)} alerts not "
+                    f"over after {timeout_s:.0f} s ({len(waiting)} not yet handed over)"
                 )
-            if waiting:
-                time.sleep(poll_s)
+            closed = watch.closed()
     finally:
         producer.close()
-    return fed
+        watch.close()
+    return len(alerts)
 
 
 def dispatch_after(run: Settings, home: Path) -> tuple[Settings, float]:
@@ -122,7 +143,6 @@ def dispatch_after(run: Settings, home: Path) -> tuple[Settings, float]:
         worker.wait_ready()
         alerts = run_alerts(run)
         fed = feed(settings, alerts)
-        wait_dispatch_over(settings)
     finally:
         worker.stop()
     logger.info("dispatched %d alerts of the run", fed)
