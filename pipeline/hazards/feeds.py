@@ -93,6 +93,9 @@ def check_options(
         load_site(options["site_file"])
     if kind == "fire_csv" and "stations" in options:
         options["stations"] = _strings(options["stations"], f"{where}.stations")
+    for name in ("station", "county", "gauge", "name", "site", "key", "source"):
+        if name in options and not (isinstance(options[name], str) and options[name]):
+            raise ConfigError(f"{where}.{name} = {options[name]!r}, expected a text")
 
 
 def _lonlat(value: Any, where: str) -> tuple[float, float]:

@@ -79,10 +79,12 @@ def test_a_restarted_worker_carries_the_codes_on(kafka_bootstrap, tmp_path):
     ):
         worker = WorkerProcess(settings, tmp_path, name=f"fire{n}")
         worker.start()
-        worker.wait_ready()
-        replay(scenario, settings, records=piece, rejections=False, progress=False)
-        settle(settings)
-        worker.kill() if stop == "kill" else worker.stop()
+        try:
+            worker.wait_ready()
+            replay(scenario, settings, records=piece, rejections=False, progress=False)
+            settle(settings)
+        finally:
+            worker.kill() if stop == "kill" else worker.stop()
 
     noons: dict[float, list[dict]] = {}
     for rec in read_topic(kafka_bootstrap, changelog_topic(settings, "fire_stations")):

@@ -73,7 +73,11 @@ def start(settings: Settings, home: Path) -> WorkerProcess:
     prepare(settings)
     worker = WorkerProcess(settings, home)
     worker.start()
-    worker.wait_ready()
+    try:
+        worker.wait_ready()
+    except BaseException:
+        worker.stop()
+        raise
     return worker
 
 
@@ -102,9 +106,11 @@ def test_the_weekly_feed_ingests_and_a_placed_event_raises_its_towns(
     )
     settings = fresh(kafka_bootstrap, scenario, tmp_path)
     worker = start(settings, tmp_path)
-    stats = replay(scenario, settings, progress=False)
-    settle(settings)
-    worker.stop()
+    try:
+        stats = replay(scenario, settings, progress=False)
+        settle(settings)
+    finally:
+        worker.stop()
 
     geo = settings.topic("obs.geo")
     assert stats.sent["obs.geo"] == 1514 and stats.dead == 0
@@ -229,18 +235,22 @@ def test_bad_records_of_every_kind_go_to_dead_letters_with_reasons(
         '[feeds.options]\ncounty = "441223"\nutc_offset_h = -6.0\n',
     )
     settings = fresh(kafka_bootstrap, scenario, tmp_path)
-    worker = start(settings, tmp_path)
     records = list(scenario.records())
-    replay(scenario, settings, records=records[:10], progress=False)
     cases = bad_records(tmp_path)
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
-    for topic, value, _, _ in cases:
-        producer.send(settings.topic(topic), key=b"bad", value=value)
-    producer.flush()
-    producer.close()
-    replay(scenario, settings, records=records[10:], rejections=False, progress=False)
-    settle(settings)
-    worker.stop()
+    worker = start(settings, tmp_path)
+    try:
+        replay(scenario, settings, records=records[:10], progress=False)
+        producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+        for topic, value, _, _ in cases:
+            producer.send(settings.topic(topic), key=b"bad", value=value)
+        producer.flush()
+        producer.close()
+        replay(
+            scenario, settings, records=records[10:], rejections=False, progress=False
+        )
+        settle(settings)
+    finally:
+        worker.stop()
 
     summary = collect(settings)
     letters = summary.deadletters

@@ -24,6 +24,7 @@ from pipeline.hazards.geo import decode_geo, geo_scorer
 from pipeline.settings import Settings
 from schemas import registry
 from schemas.errors import (
+    ConfigError,
     ParseError,
     PhysicalError,
     SchemaError,
@@ -49,6 +50,7 @@ DOCUMENTED = {
 
 def feed(tmp_path: Path, body: str) -> list[dict]:
     """The records of a one-feed scenario, each valid against its schema."""
+    tmp_path.mkdir(exist_ok=True)
     (tmp_path / "manifest.toml").write_text(
         f"""name = "geo"
 description = "geological feeds"
@@ -342,3 +344,45 @@ def test_bad_records_are_refused_with_reasons(tmp_path):
     with pytest.raises(ParseError, match="not UTF-8 JSON"):
         decode_geo(b'{"schema": "geo_rain/1", "gauge": ')
     assert decode_geo(json.dumps(good).encode()) == good
+
+
+def test_feed_options_and_units_are_checked_at_the_edge(tmp_path):
+    with pytest.raises(ConfigError, match=r"options\.place_at"):
+        feed(
+            tmp_path / "a",
+            f'kind = "geo_rain"\npath = "{THRESH / "KPAE_t.txt"}"\n'
+            '[feeds.options]\narea_codes = ["441224001"]\n',
+        )
+    with pytest.raises(ConfigError, match="unknown keys"):
+        feed(
+            tmp_path / "b",
+            f'kind = "usgs_quake"\npath = "{THRESH / "KPAE_t.txt"}"\n'
+            '[feeds.options]\nunits = "in"\n',
+        )
+
+    slope = GEOLOGY / "exercise_slope"
+    readings = tmp_path / "readings.csv"
+    readings.write_text(
+        "time,sensor,value,unit\n"
+        "2011-03-01T00:00:00-08:00,HC01-CR1,4.0,mm\n"
+        "2011-03-01T02:00:00-08:00,HC01-CR1,0.16,in\n"  # a crack in inches
+        "2011-03-01T02:00:00-08:00,HC01-PZ1,0.7,psi\n"  # a pore pressure in psi
+        "2011-03-01T02:00:00-08:00,HC01-XX9,1.0,mm\n",  # not in the site file
+        encoding="utf-8",
+    )
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / "manifest.toml").write_text(
+        'name = "s"\ndescription = "s"\nstatus = "Test"\ntime_shift = "none"\n'
+        f'[[feeds]]\nname = "slope"\nkind = "slope_csv"\npath = "{readings}"\n'
+        f'[feeds.options]\nsite_file = "{slope / "site.toml"}"\n',
+        encoding="utf-8",
+    )
+    scenario = load_scenario(folder)
+    records = [r.value for r in scenario.records()]
+    assert [m["crack_width_mm"] for m in records] == [4.0]
+    refused = scenario.rejected["slope"]
+    assert [r.reason_class for r in refused] == ["unit", "unit", "unknown"]
+    assert (
+        "expected 'mm'" in refused[0].reason and "expected 'kPa'" in refused[1].reason
+    )
