@@ -50,7 +50,7 @@ pytestmark = pytest.mark.integration
 HANG_GUARD_S = 300.0
 RULES = Path(__file__).resolve().parents[2] / "docker" / "prometheus" / "ews.rules.yml"
 SHORT_FOR = {"EwsConsumerStalled": "5s", "EwsWorkerDown": "3s"}
-HAS_DISPATCHER = "dispatch_alerts" in TABLES  # the worker runs the dispatcher
+HAS_DISPATCHER = "dispatch_alerts" in TABLES  # the worker can run the dispatcher
 FIRST, STOPPED = slice(0, 40), slice(40, 70)  # radar frames: mid-storm, then later
 
 
@@ -152,6 +152,8 @@ def rig(kafka_bootstrap: str, tmp_path_factory) -> Iterator[Rig]:
     worker_port, lag_port, prom_port = free_ports(3)
     base = Settings(bootstrap=kafka_bootstrap, metrics_port=worker_port)
     settings = run_settings(base, scenario, f"p{uuid.uuid4().hex[:8]}", home)
+    if HAS_DISPATCHER:  # in the worker, as deployed (the demo dispatches later)
+        settings = replace(settings, dispatch_enabled=True)
     prepare(settings)
 
     render_rules(home / "rules.yml", SHORT_FOR)
