@@ -27,13 +27,14 @@ from typing import Any
 import faust
 from kafka import KafkaConsumer, TopicPartition
 
-from models.flood import FloodParams
+from models.flood import FloodParams, ladder
 from models.lifecycle import Timing
 from models.region import default_region, load_region
-from models.rules import load_ruleset
+from models.rules import COLOURS, load_ruleset
+from models.verification import LiveScores, warning_steps
 from pipeline.agents.cap import CapPublisher
 from pipeline.agents.radar import RadarAreas
-from pipeline.agents.scoring import FloodScorer, RainstormScorer
+from pipeline.agents.scoring import FloodScorer, RainstormScorer, parse_time
 from pipeline.deadletter import dead_letter
 from pipeline.dispatch import agents as dispatch_agents
 from pipeline.dispatch.state import TABLES as DISPATCH_TABLES
@@ -47,6 +48,18 @@ logger = logging.getLogger(__name__)
 
 TABLES = ("rain_windows", "rain_state", "gauge_state", "cap_history", *DISPATCH_TABLES)
 TABLES += (*fire.TABLES, *geo.TABLES)
+
+
+def _decided(events: list[dict[str, Any]]) -> list[tuple[str | None, float, float]]:
+    """(level, time, valid_to) of warning events, POSIX seconds, for verification."""
+    return [
+        (
+            ev["level"],
+            parse_time(ev["observed_at"]).timestamp(),
+            parse_time(ev["valid_to"]).timestamp(),
+        )
+        for ev in events
+    ]
 
 
 def changelog_topic(settings: Settings, table: str) -> str:
@@ -137,6 +150,10 @@ class Wiring:
             status,
         )
         self.cap = CapPublisher(region, settings)
+        # XXX: running scores live in memory: a restarted worker starts them afresh
+        # and each worker scores only its own partitions (merge them upstream).
+        self.live = LiveScores(rules)
+        self._scored_at = 0.0
 
     def instrument(self) -> None:
         """Keep the metrics read from state (partitions, warnings) current."""
@@ -237,6 +254,11 @@ class Wiring:
         states[code] = state
         for ev in events:
             await self._warn(ev, started)
+        if msg.get("accumulations_mm"):
+            totals = {float(k): float(v) for k, v in msg["accumulations_mm"].items()}
+            at = parse_time(msg["time"]).timestamp()
+            self.live.rain_observed(code, totals, at, _decided(events))
+            self._verification_metrics(at)
 
     async def _on_gauge(self, message: Any, msg: dict[str, Any]) -> None:
         started = message.timestamp or time.time()
@@ -250,6 +272,35 @@ class Wiring:
         table[sid] = state
         for ev in events:
             await self._warn(ev, started)
+        station = msg["station"]
+        scheme = "colour" if set(station["levels"]) <= set(COLOURS) else "cn_hydro"
+        steps = warning_steps(ladder(station["levels"], scheme), scheme)
+        at = parse_time(msg["time"]).timestamp()
+        self.live.stage_observed(sid, float(msg["stage"]), at, steps, _decided(events))
+        self._verification_metrics(at, force=True)
+
+    def _verification_metrics(self, at: float, force: bool = False) -> None:
+        """Publish the running scores once per observation time (one radar frame)."""
+        if at <= self._scored_at and not force:
+            return
+        self._scored_at = max(self._scored_at, at)
+        scores = self.live.scores()
+        for hazard in ("rainstorm",):
+            s = scores[hazard]
+            lead = s["mean_lead_min"]
+            self.metrics.verification(
+                hazard,
+                accuracy_ratio=s["accuracy"],
+                pod_ratio=s["pod"],
+                lead_time_s=None if lead is None else 60.0 * lead,
+            )
+        flood = scores["flood"]
+        if flood["issuance_rate"] is not None:
+            self.metrics.flood_issuance(flood["issuance_rate"])
+            lead = flood["mean_lead_min"]
+            self.metrics.verification(
+                "flood", lead_time_s=None if lead is None else 60.0 * lead
+            )
 
     def _recall_radar(self, message: Any, msg: dict[str, Any]) -> None:
         """Rebuild the pixel window from the frames before ``message``."""
