@@ -185,3 +185,82 @@ def test_summary_json_has_the_documented_fields(demo):
 def test_reference_settings_are_the_demo_defaults():
     # the reference above scores with default timings: guard against drift
     assert replace(Settings(), archive_dir="") == Settings(archive_dir="")
+
+
+def test_the_fire_and_geological_hazards_reach_cap_and_the_dispatcher(demo):
+    """The other two hazards of the exercise (see its manifest).
+
+    Forest fire: the cffdrs weather as a Guangning station, moved to 2024;
+    its FWI is computed here with the FWI model alone at the station's
+    latitude, and the red day is the one day at or above the class-5
+    breakpoint (33). Geological: the Huaicheng slope site's warnings fall
+    within its rain and sensor feeds (2025-03), and the event placed east of
+    Sihui raises exactly the towns within 50 km of it, blue, until a
+    cancel 72 h or more after it.
+    """
+    import csv
+    import json
+    from datetime import datetime, timedelta
+
+    from pyproj import Geod
+
+    from models import fwi
+
+    summary, home = demo
+    by_hazard = defaultdict(list)
+    for w in summary.warnings:
+        by_hazard[w["hazard"]].append(w)
+    assert set(by_hazard) == {"rainstorm", "flood", "forest_fire", "landslide"}
+
+    guangning = [t.code for t in default_region().towns if t.county_code == "441223"]
+    fire = by_hazard["forest_fire"]
+    assert all(w["area_codes"] == guangning for w in fire)
+    state, days_33 = fwi.FwiState.start(), []
+    with (REPO / "data/samples/fire/station_noon_vw85.csv").open() as fh:
+        for row in csv.DictReader(fh):
+            state, codes = fwi.step(
+                state,
+                float(row["temp_c"]),
+                float(row["rh_pct"]),
+                float(row["wind_kmh"]),
+                float(row["rain_mm"]),
+                int(row["date"][5:7]),
+                23.63,
+            )
+            if codes.fwi >= 33.0:
+                days_33.append("2024" + row["date"][4:])
+    red = [w["observed_at"][:10] for w in fire if w["level"] == "red"]
+    assert red == days_33 == ["2024-05-07"]
+
+    huaicheng = [w for w in by_hazard["landslide"] if w["area_codes"] == ["441224001"]]
+    assert huaicheng and all(
+        "2025-03-01" <= w["observed_at"][:10] <= "2025-04-01" for w in huaicheng
+    )
+    assert max(RANK[w["level"]] for w in huaicheng if w["level"]) == RANK["orange"]
+
+    geod = Geod(ellps="WGS84")
+    placed = datetime(2025, 4, 9, 3, 20).isoformat()
+    near = set()
+    for town in default_region().towns:
+        point = town.polygon.representative_point()
+        if geod.inv(113.10, 23.45, point.x, point.y)[2] / 1000.0 <= 50.0:
+            near.add(town.code)
+    raised = defaultdict(list)
+    for w in by_hazard["landslide"]:
+        if w["observed_at"] >= "2025-04":
+            raised[w["area_codes"][0]].append(w)
+    assert set(raised) == near and len(near) == 6
+    for steps in raised.values():
+        assert (steps[0]["action"], steps[0]["level"]) == ("issue", "blue")
+        assert steps[0]["observed_at"].startswith(placed)
+        assert steps[-1]["action"] == "cancel"
+        lifted = datetime.fromisoformat(steps[-1]["observed_at"])
+        assert lifted >= datetime.fromisoformat(placed + "+00:00") + timedelta(hours=72)
+
+    for w in fire + by_hazard["landslide"]:
+        xml = (next(home.glob("demo-*/cap")) / f"{w['identifier']}.xml").read_text()
+        category = "Fire" if w["hazard"] == "forest_fire" else "Geo"
+        assert f"<category>{category}</category>" in xml
+    dispatched = {d["hazard"] for d in summary.extra["dispatch"]}
+    assert {"forest_fire", "landslide"} <= dispatched
+    assert json.loads((home / "summary.json").read_text())["deadletter"]["count"] == 0
