@@ -107,7 +107,9 @@ class LagExporter:
                     logger.debug("closing a Kafka client failed", exc_info=True)
             self._clients = None
 
-    def serve(self, port: int, bind: str, interval_s: float, stop: threading.Event):
+    def serve(
+        self, port: int, bind: str, interval_s: float, stop: threading.Event
+    ) -> None:
         """Poll every ``interval_s`` s and serve the series on ``bind:port``."""
         self.poll()
         start_http_server(port, addr=bind, registry=self.metrics.registry)
