@@ -123,8 +123,15 @@ def fetch_kafka(version: str = KAFKA_VERSION) -> Path:
 
 
 def new_cluster_id() -> str:
-    """Return a random cluster id in Kafka's form (16 bytes, URL-safe base64)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii").rstrip("=")
+    """Return a random cluster id in Kafka's form (16 bytes, URL-safe base64).
+
+    An id starting with "-" would be read as an option by the storage tool,
+    so such draws (1 in 64) are drawn again.
+    """
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode("ascii")
+        if not text.startswith("-"):
+            return text.rstrip("=")
 
 
 @dataclass(frozen=True)

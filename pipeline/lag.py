@@ -87,7 +87,7 @@ def wait_caught_up(
     sources: list[str],
     outputs: list[str],
     *,
-    timeout_s: float = 600.0,
+    timeout_s: float = 1800.0,
     poll_s: float = 1.0,
     settle: int = 3,
     stall_s: float = 30.0,
