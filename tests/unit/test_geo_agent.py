@@ -386,3 +386,19 @@ def test_feed_options_and_units_are_checked_at_the_edge(tmp_path):
     assert (
         "expected 'mm'" in refused[0].reason and "expected 'kPa'" in refused[1].reason
     )
+
+
+def test_a_feed_time_shift_moves_the_feed_after_its_clip(tmp_path):
+    """start/end clip in recorded time; the feed's own shift then moves it."""
+    records = kpae(
+        tmp_path,
+        'start = "2011-03-14T00:00:00-08:00"\nend = "2011-03-14T02:00:00-08:00"\n'
+        'time_shift = "P5114D"',
+    )
+    # the clip applies to the record times (each the end of its hour), in
+    # 2011; 5114 days later is the same date in 2025
+    assert [m["time"] for m in records] == [
+        "2025-03-14T00:00:00-08:00",
+        "2025-03-14T01:00:00-08:00",
+        "2025-03-14T02:00:00-08:00",
+    ]
