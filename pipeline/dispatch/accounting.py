@@ -87,7 +87,7 @@ class Accounting:
             return
         # Checked for repeats too: a receipt read again after a crash must
         # finish the wave step its first reading may not have completed.
-        if new is None:
+        if new is None and rec["final"]:
             self.planner.mend(identifier)
             plan = ctx.alerts[identifier]
         if plan["state"] == "open" and rt.wave_over(plan):
@@ -157,11 +157,13 @@ class Accounting:
                 await self.planner.produce(identifier)
 
             expired = now >= parse_iso(plan["deadline"])
+            # Sends enter in_flight in the order they went out: the first one
+            # not yet due ends the search (unless the alert expired).
             for sid, sent_at in list(rt.in_flight.items()):
                 if sid in rt.timed_out:
                     continue
                 if not expired and not timed_out(sent_at, now, policy):
-                    continue
+                    break
                 rt.timed_out.add(sid)
                 entry = ctx.ledger[sid]
                 detail = (

@@ -260,6 +260,15 @@ class Planner:
                 found.extend((t, r) for t, r in chunk["sends"])
         return found
 
+    def recorded(self, identifier: str) -> int:
+        """How many sends the current wave's record holds (chunk sizes only)."""
+        plan = self.ctx.alerts[identifier]
+        chunks = (
+            self.ctx.waves.get(wave_key(identifier, plan["wave"], i))
+            for i in range(int(plan.get("wave_chunks") or 0))
+        )
+        return sum(len(c["sends"]) for c in chunks if c is not None)
+
     async def produce(
         self, identifier: str, pairs: list[tuple[str, str]] | None = None
     ) -> int:
@@ -295,7 +304,7 @@ class Planner:
         if plan is None or plan["state"] != "open":
             return
         sizes = list(plan.get("waves") or [])
-        recorded = len(self.wave_sends(identifier))
+        recorded = self.recorded(identifier)
         # XXX: the sends of the wave record lost with a killed worker are not
         # replanned here; the next wave takes those targets up if still short.
         if len(sizes) >= plan["wave"] and recorded < sizes[plan["wave"] - 1]:
