@@ -89,7 +89,7 @@ class Settings:
     dispatch_overlap: str = "max"
     dispatch_drill_loudspeakers: str = ""
     dispatch_honour_expiry: bool = True
-    dispatch_concurrency: int = 8
+    dispatch_concurrency: int = 32
     dispatch_tick_s: float = 1.0
     dispatch_speech: bool = False
     dispatch_dryrun_sms_failure: float = 0.05

@@ -25,7 +25,7 @@ Settings (defaults in brackets; times in s, ratios 0..1):
 ``dispatch_honour_expiry`` [true]
     Stop at the alert's ``expires``; false for replays of past events,
     whose validity then counts from when the dispatcher took the alert.
-``dispatch_concurrency`` [8], ``dispatch_tick_s`` [1]
+``dispatch_concurrency`` [32], ``dispatch_tick_s`` [1]
     Sends in flight at once; how often timeouts and expiry are checked.
 ``dispatch_speech`` [false]
     Render loudspeaker announcements with espeak-ng and attach the audio.
