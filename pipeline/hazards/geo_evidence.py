@@ -137,8 +137,8 @@ class RainGauges:
             c_ratio = max(c_ratio, 1.0)
 
         rule = self.intensity_duration
-        # XXX: an event wetter than dry_gap_h for longer than the hours kept
-        # (432 h with the Seattle rule) is evaluated from the oldest hour kept.
+        # XXX: a rain event that runs without a dry gap for longer than the
+        # hours kept (432 h with the Seattle rule) starts at the oldest one.
         tail = _event_tail(rain, rule.dry_gap_h)
         storm = evaluate_intensity_duration(
             HourlyGrid(datetime.fromtimestamp(start + tail * HOUR_S, UTC), rain[tail:]),
