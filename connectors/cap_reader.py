@@ -31,6 +31,7 @@ publish. Failures raise :class:`schemas.errors.ParseError` (the bytes) or
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Iterator
 from copy import deepcopy
@@ -368,8 +369,8 @@ def parse_circle(text: str, what: str = "circle") -> CapCircle:
         radius = float(parts[1])
     except ValueError:
         raise CapError(f"{what} radius {parts[1]!r} is not a number of km") from None
-    if radius < 0:
-        raise CapError(f"{what} radius {radius} km is negative")
+    if not (math.isfinite(radius) and radius >= 0):
+        raise CapError(f"{what} radius {radius} km, expected a finite radius >= 0 km")
     return CapCircle(lat, lon, radius)
 
 

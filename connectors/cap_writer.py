@@ -192,7 +192,14 @@ def _ordered_towns(
 def _sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
     el = etree.SubElement(parent, f"{{{CAP12_NS}}}{tag}")
     if text is not None:
-        el.text = text
+        try:
+            el.text = text
+        except ValueError:
+            # lxml refuses NUL and the other control characters XML 1.0 has none of
+            raise SchemaError(
+                f"CAP {tag} text {text[:80]!r} holds a character XML cannot carry "
+                "(NUL or another control character)"
+            ) from None
     return el
 
 
@@ -377,7 +384,10 @@ def build_alert(
     }
     msg = _Message(event, ordered, mapping, sent, expires, tz, polygons)
     for language in mapping.languages:
-        _info(alert, msg, language, (sender_name or mapping.sender_name)[language])
+        try:
+            _info(alert, msg, language, (sender_name or mapping.sender_name)[language])
+        except SchemaError as exc:
+            raise SchemaError(f"warning event {event['event_id']}: {exc}") from None
 
     xml = etree.tostring(
         alert, xml_declaration=True, encoding="UTF-8", pretty_print=True

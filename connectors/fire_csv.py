@@ -160,7 +160,7 @@ def read_fire_csv(path: str | Path, *, utc_offset_h: float = 8.0) -> FireRead:
     Parameters
     ----------
     path : str or Path
-        The CSV file (UTF-8, header row, comma-separated).
+        The CSV file (UTF-8, a byte-order mark allowed, header row, commas).
     utc_offset_h : float
         Offset of local standard time from UTC, hours (+8 for China).
 
@@ -182,7 +182,7 @@ def read_fire_csv(path: str | Path, *, utc_offset_h: float = 8.0) -> FireRead:
     zone = timezone(timedelta(hours=utc_offset_h))
     read = FireRead()
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = csv.DictReader(handle)
             _check_header(list(rows.fieldnames or []), path)
             for row in rows:

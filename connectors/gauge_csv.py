@@ -97,7 +97,7 @@ def read_gauge_csv(
     Parameters
     ----------
     path : str or Path
-        The CSV file (UTF-8, header row).
+        The CSV file (UTF-8, with or without a byte-order mark, header row).
     stations : mapping of str to Station
         Declared stations by id.
     columns : mapping of str to str
@@ -130,7 +130,7 @@ def read_gauge_csv(
     candidates: list[tuple[str, GaugeObservation]] = []
     unit_checked: set[str] = set()
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = csv.DictReader(handle)
             _check_columns(columns, list(rows.fieldnames or []), path)
             for row in rows:

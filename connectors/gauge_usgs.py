@@ -30,7 +30,7 @@ from models.quality import (
     check_stage_unit,
     parse_time,
 )
-from schemas.errors import InputError, ParseError, UnknownReferenceError
+from schemas.errors import InputError, ParseError, SchemaError, UnknownReferenceError
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +41,11 @@ SOURCE = "usgs-nwis"
 def _load(path: Path) -> list[dict[str, Any]]:
     try:
         document = json.loads(path.read_bytes())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ParseError(f"{path}: not a readable WaterML-JSON file ({exc})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        # RecursionError: arrays or objects nested deeper than Python reads
+        raise ParseError(
+            f"{path}: not a readable WaterML-JSON file ({str(exc)[:200]})"
+        ) from None
     try:
         series = document["value"]["timeSeries"]
     except (KeyError, TypeError):
@@ -56,22 +59,32 @@ def _load(path: Path) -> list[dict[str, Any]]:
 
 def _series_header(series: Mapping[str, Any], path: Path) -> tuple[str, str, str, Any]:
     """Site code, parameter code, unit and no-data value of one series."""
+    name = series.get("name", "?") if isinstance(series, Mapping) else "?"
     try:
         site = series["sourceInfo"]["siteCode"][0]["value"]
         variable = series["variable"]
         parameter = variable["variableCode"][0]["value"]
         unit = variable["unit"]["unitCode"]
         nodata = variable.get("noDataValue")
-    except (KeyError, IndexError, TypeError):
+    except (KeyError, IndexError, TypeError, AttributeError):
+        # TypeError, AttributeError: a list or a number where an object belongs
         raise ParseError(
-            f"{path}: series {series.get('name', '?')} lacks sourceInfo.siteCode "
+            f"{path}: series {name!r} lacks sourceInfo.siteCode "
             "or variable.variableCode/unit"
         ) from None
     return str(site), str(parameter), str(unit), nodata
 
 
-def _readings(series: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [v for block in series.get("values", []) for v in block.get("value", [])]
+def _readings(series: Mapping[str, Any], path: Path) -> list[Any]:
+    blocks = series.get("values", [])
+    if not isinstance(blocks, list) or not all(
+        isinstance(b, Mapping) and isinstance(b.get("value", []), list) for b in blocks
+    ):
+        raise ParseError(
+            f"{path}: series {series.get('name', '?')!r}: values is not a list of "
+            "blocks holding a value list"
+        )
+    return [v for block in blocks for v in block.get("value", [])]
 
 
 def read_usgs_iv(
@@ -117,7 +130,7 @@ def read_usgs_iv(
         site, code, unit, nodata = _series_header(series, path)
         if code != parameter or (site_ids is not None and site not in site_ids):
             continue
-        readings = _readings(series)
+        readings = _readings(series, path)
         where = f"{path.name} {series.get('name', site)}"
 
         station = stations.get(site)
@@ -128,11 +141,19 @@ def read_usgs_iv(
                     f"its {len(readings)} readings are not used"
                 )
             check_stage_unit(unit, station.unit, where=where)
+            nodata = _nodata(nodata, where)
         except InputError as exc:
             read.rejected.append(Rejection.from_error(where, exc))
             continue
 
         for reading in readings:
+            if not isinstance(reading, Mapping):
+                error = SchemaError(
+                    f"{where}: reading {str(reading)[:60]!r} is not an object with "
+                    "value and dateTime"
+                )
+                read.rejected.append(Rejection.from_error(where, error))
+                continue
             stamp = reading.get("dateTime", "?")
             here = f"{where} {stamp}"
             try:
@@ -141,7 +162,7 @@ def read_usgs_iv(
             except InputError as exc:
                 read.rejected.append(Rejection.from_error(here, exc))
                 continue
-            if nodata is not None and stage == float(nodata):
+            if nodata is not None and stage == nodata:
                 read.rejected.append(
                     Rejection(here, "missing", f"{here}: no-data value {nodata}")
                 )
@@ -159,6 +180,18 @@ def read_usgs_iv(
         len(read.rejected),
     )
     return read
+
+
+def _nodata(value: Any, where: str) -> float | None:
+    """The series' no-data marker as a number (None when it declares none)."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise SchemaError(
+            f"{where}: variable.noDataValue {value!r} is not a number"
+        ) from None
 
 
 def _number(text: object, where: str) -> float:

@@ -30,6 +30,7 @@ from typing import Any
 import netCDF4
 import numpy as np
 import pyproj
+from pyproj.exceptions import ProjError
 
 from connectors.radar_codec import Grid, RadarFrame
 from schemas.errors import ParseError, PhysicalError, SchemaError, UnitError
@@ -78,6 +79,14 @@ def read_bom_frame(
             return _read(ds, path, negative_tolerance_mm)
     except (OSError, RuntimeError, IndexError) as exc:
         raise ParseError(f"{path}: not a readable NetCDF file ({exc})") from None
+    except (KeyError, ValueError, TypeError, OverflowError, ProjError) as exc:
+        # netCDF4, numpy and PROJ raise these for attributes and values of the
+        # wrong kind (a text where a number belongs, a grid mapping without
+        # its parameters); the reader's own checks raise schemas.errors classes
+        raise SchemaError(
+            f"{path}: a variable or attribute is unreadable or of the wrong kind "
+            f"({type(exc).__name__}: {str(exc)[:200]})"
+        ) from None
 
 
 def read_bom_frames(paths: Iterable[str | Path]) -> list[RadarFrame]:
@@ -231,8 +240,16 @@ def _time(ds: netCDF4.Dataset, name: str, path: Path) -> datetime:
     if not units.startswith(EPOCH_UNITS):
         raise UnitError(f"{path}: {name} is in {units!r}, expected '{EPOCH_UNITS} UTC'")
     var.set_auto_mask(False)
-    seconds = int(np.asarray(var[:]).item())
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
+    value = np.asarray(var[:])
+    try:
+        seconds = int(value.item())
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
+    except (OverflowError, ValueError):
+        # not one number, NaN, or beyond the years 1-9999
+        raise SchemaError(
+            f"{path}: {name} holds {value.ravel()[:3].tolist()} (shape "
+            f"{value.shape}), expected one time in seconds since 1970"
+        ) from None
 
 
 def _native_crs(ds: netCDF4.Dataset, precip_var: Any, path: Path) -> str:
@@ -245,8 +262,12 @@ def _native_crs(ds: netCDF4.Dataset, precip_var: Any, path: Path) -> str:
     )
     try:
         return _proj_from_cf(attrs)
-    except pyproj.exceptions.CRSError as exc:
-        raise SchemaError(f"{path}: grid mapping {mapping_name!r}: {exc}") from None
+    except (ProjError, ValueError, TypeError, KeyError) as exc:
+        # pyproj raises ValueError or TypeError for parameters that are not
+        # numbers, CRSError for numbers that make no projection
+        raise SchemaError(
+            f"{path}: grid mapping {mapping_name!r}: {str(exc)[:200]}"
+        ) from None
 
 
 def _hashable(value: Any) -> Any:

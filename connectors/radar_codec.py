@@ -53,6 +53,15 @@ MAX_QUANTA = NODATA - 1
 MAX_MM = MAX_QUANTA * QUANTUM_MM
 ENCODING = "zlib+uint16-le"
 ZLIB_LEVEL = 6
+#: Most pixels a frame may declare: 4096 x 4096 (64 MiB as float32). BoM
+#: grids have 512 x 512, KNMI's 765 x 700.
+MAX_PIXELS = 4096 * 4096
+#: Pixel sizes a radar grid can have, km.
+PIXEL_KM_RANGE = (0.001, 100.0)
+#: Largest distance of pixel [0, 0] from the grid origin, km: half the equator.
+MAX_OFFSET_KM = 20_037.5
+#: Accumulation steps a radar product can have, s: a minute to a day.
+STEP_S_RANGE = (60, 86_400)
 
 
 @dataclass(frozen=True)
@@ -157,11 +166,29 @@ class PlacedFrame:
 
 
 def native_origin_lonlat(grid: Grid) -> tuple[float, float]:
-    """Longitude and latitude (degrees) of the grid origin in its native CRS."""
-    to_geo = pyproj.Transformer.from_crs(
-        pyproj.CRS.from_proj4(grid.native_crs), "EPSG:4326", always_xy=True
-    )
-    lon, lat = to_geo.transform(0.0, 0.0)
+    """Longitude and latitude (degrees) of the grid origin in its native CRS.
+
+    Raises
+    ------
+    SchemaError
+        ``native_crs`` is no projection PROJ can build, or puts the origin
+        nowhere on the Earth.
+    """
+    try:
+        to_geo = pyproj.Transformer.from_crs(
+            pyproj.CRS.from_proj4(grid.native_crs), "EPSG:4326", always_xy=True
+        )
+        lon, lat = to_geo.transform(0.0, 0.0)
+    except pyproj.exceptions.ProjError as exc:  # CRSError is one
+        raise SchemaError(
+            f"grid {grid.id}: native_crs {grid.native_crs[:200]!r} is not a "
+            f"projection ({str(exc)[:200]})"
+        ) from None
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        raise SchemaError(
+            f"grid {grid.id}: native_crs {grid.native_crs[:200]!r} puts the grid "
+            "origin nowhere on the Earth"
+        )
     return float(lon), float(lat)
 
 
@@ -258,8 +285,11 @@ def decode_frame(msg: dict[str, Any]) -> PlacedFrame:
     UnitError
         ``units`` is not ``"mm"``.
     SchemaError
-        The message does not match ``radar_frame/1`` or its data do not
-        have the declared shape.
+        The message does not match ``radar_frame/1``, declares more than
+        :data:`MAX_PIXELS` pixels, or its data do not have the declared shape.
+    PhysicalError
+        A pixel size outside :data:`PIXEL_KM_RANGE`, an offset beyond
+        :data:`MAX_OFFSET_KM` or a step outside :data:`STEP_S_RANGE`.
     ParseError
         ``data`` is not base64 or not a zlib stream.
     """
@@ -271,6 +301,14 @@ def decode_frame(msg: dict[str, Any]) -> PlacedFrame:
     grid_msg = msg["grid"]
     ny, nx = grid_msg["shape"]
     what = f"{SCHEMA} {msg['radar_id']} {msg['valid_time']}"
+    _check_geometry(grid_msg, what)
+    low, high = STEP_S_RANGE
+    if not low <= msg["step_s"] <= high:
+        # a 1-s step would also make the nowcast extrapolate 10,800 steps
+        raise PhysicalError(
+            f"{what}: $.step_s is {msg['step_s']} s, expected a radar "
+            f"accumulation of {low} to {high} s"
+        )
 
     quanta = _unpack(msg["data"], ny, nx, what)
     precip = quanta.astype(np.float32) * np.float32(QUANTUM_MM)
@@ -303,6 +341,34 @@ def decode_frame(msg: dict[str, Any]) -> PlacedFrame:
     )
 
 
+def _check_geometry(grid: dict[str, Any], what: str) -> None:
+    """Refuse a grid too large to inflate or placed where no radar can be.
+
+    The schema admits any positive size and any offset; a shape of millions
+    of pixels would be inflated before anything else is checked, and a pixel
+    of 1e-300 km makes the pixel arithmetic overflow.
+    """
+    ny, nx = grid["shape"]
+    if ny * nx > MAX_PIXELS:
+        raise SchemaError(
+            f"{what}: $.grid.shape [{ny}, {nx}] is {ny * nx} pixels, more than "
+            f"the {MAX_PIXELS} a frame may have"
+        )
+    low, high = PIXEL_KM_RANGE
+    for key in ("dx_km", "dy_km"):
+        if not low <= grid[key] <= high:
+            raise PhysicalError(
+                f"{what}: $.grid.{key} is {grid[key]!r} km, expected a pixel of "
+                f"{low:g} to {high:g} km"
+            )
+    for key in ("x0_km", "y0_km"):
+        if not abs(grid[key]) <= MAX_OFFSET_KM:
+            raise PhysicalError(
+                f"{what}: $.grid.{key} is {grid[key]!r} km from the grid origin, "
+                f"farther than the {MAX_OFFSET_KM:g} km any place on Earth is"
+            )
+
+
 def _unpack(data: str, ny: int, nx: int, what: str) -> np.ndarray:
     try:
         payload = base64.b64decode(data, validate=True)
@@ -328,7 +394,9 @@ def _unpack(data: str, ny: int, nx: int, what: str) -> np.ndarray:
 
 
 def _iso_utc(time: datetime) -> str:
-    return time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime: %Y leaves years before 1000 unpadded
+    utc = time.astimezone(UTC).replace(microsecond=0)
+    return utc.isoformat().replace("+00:00", "Z")
 
 
 def _parse_utc(text: str, what: str) -> datetime:

@@ -33,6 +33,7 @@ from typing import Any
 import h5py
 import numpy as np
 import pyproj
+from pyproj.exceptions import ProjError
 
 from connectors.radar_codec import Grid, RadarFrame
 from schemas.errors import ParseError, PhysicalError, SchemaError, UnitError
@@ -82,7 +83,8 @@ def read_knmi_frame(path: str | Path) -> RadarFrame:
     ParseError
         The file is not readable HDF5 (truncated, corrupt, not HDF5).
     SchemaError
-        A group or attribute of the layout is missing or inconsistent.
+        A group or attribute of the layout is missing, inconsistent, or holds
+        a value of the wrong kind.
     UnitError
         The image is not an accumulation in mm.
     PhysicalError
@@ -94,6 +96,16 @@ def read_knmi_frame(path: str | Path) -> RadarFrame:
             return _read(h5, path)
     except (OSError, RuntimeError) as exc:
         raise ParseError(f"{path}: not a readable HDF5 file ({exc})") from None
+    except (KeyError, ValueError, TypeError, OverflowError, ProjError) as exc:
+        # h5py raises KeyError for an object it cannot open and ValueError for
+        # a stored type it cannot map; numpy, datetime and PROJ raise the
+        # others for attribute values of the wrong kind (a text where a count
+        # belongs, day 32, an ellipsoid axis of NaN). The reader's own checks
+        # raise schemas.errors classes, which pass through.
+        raise SchemaError(
+            f"{path}: a KNMI group, attribute or value is unreadable or of the "
+            f"wrong kind ({type(exc).__name__}: {str(exc)[:200]})"
+        ) from None
 
 
 def read_knmi_frames(paths: Iterable[str | Path]) -> list[RadarFrame]:

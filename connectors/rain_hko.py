@@ -152,7 +152,7 @@ def iter_hko_rainfall(
     path = Path(path)
     tally = tally if tally is not None else RainTally()
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle)
             header = next(reader, [])
             columns = _columns(header, stations, station_codes, path, tally)
@@ -268,7 +268,10 @@ def to_message(point: RainPoint, *, source: str = SOURCE) -> dict[str, Any]:
     msg = {
         "schema": SCHEMA,
         "area_code": point.station,
-        "time": point.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        # isoformat, not strftime: %Y leaves years before 1000 unpadded
+        "time": point.time.astimezone(UTC)
+        .isoformat(timespec="seconds")
+        .replace("+00:00", "Z"),
         "step_s": STEP_S,
         "rain_mm": point.rain_mm,
         "statistic": "point",

@@ -58,7 +58,13 @@ class QuakeFeed:
 def _ms(value: Any, what: str, where: str) -> datetime:
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise SchemaError(f"{where}: {what} {value!r}; expected ms since the epoch")
-    return datetime.fromtimestamp(value / 1000.0, tz=UTC)
+    try:
+        return datetime.fromtimestamp(value / 1000.0, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        # NaN, or a time before year 1 or after 9999
+        raise SchemaError(
+            f"{where}: {what} {value!r} ms since the epoch is no time ews can hold"
+        ) from None
 
 
 def _event(feature: dict[str, Any], where: str) -> QuakeEvent:
@@ -70,6 +76,10 @@ def _event(feature: dict[str, Any], where: str) -> QuakeEvent:
         raise SchemaError(
             f"{where}: a feature needs id, geometry and properties"
         ) from None
+    if not isinstance(props, dict):
+        raise SchemaError(
+            f"{where}: properties {str(props)[:60]!r}; expected an object"
+        )
     if not isinstance(geometry, dict) or geometry.get("type") != "Point":
         raise SchemaError(f"{where}: geometry {geometry!r}; expected a Point")
     coords = geometry.get("coordinates")
@@ -110,11 +120,13 @@ def parse_feed(data: bytes | str, source: str = "<feed>") -> QuakeFeed:
     """Parse the bytes of a GeoJSON summary feed."""
     try:
         doc = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ParseError(f"{source}: not JSON ({exc})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ParseError(f"{source}: not JSON ({str(exc)[:200]})") from None
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
         raise SchemaError(f"{source}: expected a GeoJSON FeatureCollection")
     meta = doc.get("metadata") or {}
+    if not isinstance(meta, dict):
+        raise SchemaError(f"{source}: metadata is not an object")
     features = doc.get("features")
     if not isinstance(features, list):
         raise SchemaError(f"{source}: 'features' is not a list")
@@ -126,7 +138,7 @@ def parse_feed(data: bytes | str, source: str = "<feed>") -> QuakeFeed:
             generated=_ms(meta.get("generated"), "metadata.generated", source),
             count=int(meta["count"]),
         )
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         raise SchemaError(f"{source}: metadata lacks a numeric count") from None
 
     for index, feature in enumerate(features):
@@ -135,8 +147,8 @@ def parse_feed(data: bytes | str, source: str = "<feed>") -> QuakeFeed:
             feed.events.append(_event(feature, where))
         except InputError as exc:
             feed.rejected.append(Rejection.from_error(where, exc))
-        except (TypeError, ValueError) as exc:
-            error = SchemaError(f"{where}: {exc}")
+        except (TypeError, ValueError, OverflowError) as exc:
+            error = SchemaError(f"{where}: {str(exc)[:200]}")
             feed.rejected.append(Rejection.from_error(where, error))
 
     if len(features) != feed.count:

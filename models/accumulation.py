@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 
 @dataclass
@@ -45,7 +45,9 @@ class RainWindow:
     def total_mm(self, end: datetime, window_h: float) -> float:
         """Accumulation over ``window_h`` hours ending at ``end``, mm."""
         hi_ts = end.timestamp()
-        lo_ts = (end - timedelta(hours=window_h)).timestamp()
+        # in seconds, not datetimes: a window reaching back before year 1
+        # must not overflow
+        lo_ts = hi_ts - window_h * 3600.0
         lo = bisect.bisect_right(self.times, lo_ts)
         hi = bisect.bisect_right(self.times, hi_ts)
         return float(sum(self.steps_mm[lo:hi]))

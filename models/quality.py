@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from schemas.errors import (
     FutureTimeError,
@@ -267,7 +267,8 @@ def parse_time(text: str, *, where: str) -> datetime:
     Raises
     ------
     ParseError
-        ``text`` is not ISO-8601.
+        ``text`` is not ISO-8601, or names an instant outside years 1-9999
+        in UTC.
     UnitError
         It has no offset.
     """
@@ -278,7 +279,14 @@ def parse_time(text: str, *, where: str) -> datetime:
             f"{where}: time {text!r} is not ISO-8601, expected e.g. "
             "'2023-07-15T10:00:00+09:00'"
         ) from None
-    return require_offset(time, where=where)
+    require_offset(time, where=where)
+    try:
+        time.astimezone(UTC)
+    except OverflowError:
+        raise ParseError(
+            f"{where}: time {text!r} is outside the years 1-9999 in UTC"
+        ) from None
+    return time
 
 
 def check_not_future(

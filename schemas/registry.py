@@ -31,7 +31,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -55,12 +55,21 @@ _format_checker = FormatChecker(formats=())
 
 @_format_checker.checks("date-time", raises=ValueError)
 def _is_date_time(value: object) -> bool:
-    """RFC 3339 date-time: a full date, a full time and a UTC offset."""
+    """RFC 3339 date-time: a full date, a full time and a UTC offset.
+
+    The instant must also exist in UTC within years 1-9999 (the range of a
+    Python datetime): ``0001-01-01T00:00:00+01:00`` is a valid RFC 3339 text
+    for an instant no consumer could compute with.
+    """
     if not isinstance(value, str):
         return True
     if _RFC3339_RE.match(value) is None:
         return False
-    datetime.fromisoformat(value.replace("z", "Z"))
+    parsed = datetime.fromisoformat(value.replace("z", "Z"))
+    try:
+        parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value!r} is outside the years 1-9999 in UTC") from None
     return True
 
 
@@ -441,7 +450,8 @@ def decode(raw: bytes | bytearray | memoryview, expected: str) -> dict[str, Any]
     Raises
     ------
     ParseError
-        ``raw`` is not bytes, not UTF-8, not JSON, or holds NaN or Infinity.
+        ``raw`` is not bytes, not UTF-8, not JSON, holds NaN or Infinity or
+        an escaped lone surrogate, or nests too deeply to read.
     SchemaError
         The JSON is not an object of schema ``expected``.
     """
@@ -465,5 +475,36 @@ def decode(raw: bytes | bytearray | memoryview, expected: str) -> dict[str, Any]
         ) from None
     except ValueError as exc:
         raise ParseError(f"{expected} record is not valid JSON: {exc}") from None
-    validate(msg, expected)
+    except RecursionError:
+        raise ParseError(
+            f"{expected} record nests arrays or objects too deeply to read"
+        ) from None
+    if "\\u" in text:
+        _refuse_lone_surrogates(msg, expected)
+    try:
+        validate(msg, expected)
+    except RecursionError:
+        raise SchemaError(
+            f"{expected} record nests arrays or objects too deeply to check"
+        ) from None
     return msg
+
+
+def _refuse_lone_surrogates(msg: Any, expected: str) -> None:
+    """Refuse a ``\\ud800``-style escape that stands for no character.
+
+    JSON may escape half a surrogate pair; Python reads it into a string that
+    cannot be written as UTF-8 again, so every message made from it would
+    fail to encode further down the pipeline.
+    """
+    try:
+        json.dumps(msg, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ParseError(
+            f"{expected} record holds an escaped lone surrogate "
+            f"{exc.object[exc.start : exc.end]!r}, which is not a character"
+        ) from None
+    except RecursionError:
+        raise ParseError(
+            f"{expected} record nests arrays or objects too deeply to read"
+        ) from None

@@ -17,7 +17,7 @@ from typing import Any
 from models.accumulation import RainWindow
 from models.flood import FloodParams, flood_level, ladder, unit_per_m
 from models.lifecycle import Decision, Timing, WarningState, step
-from models.quality import check_stage_jump
+from models.quality import check_rain_mm, check_stage_jump
 from models.rainstorm import assess
 from models.rules import COLOURS, RuleSet
 from models.stage_forecast import (
@@ -28,7 +28,7 @@ from models.stage_forecast import (
     rate_forecast,
     rate_of_rise,
 )
-from schemas.errors import SchemaError
+from schemas.errors import ConfigError, SchemaError
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +96,12 @@ def log_decision(d: Decision, hazard: str, area: str) -> None:
     )
 
 
+def _check_totals(totals: dict[float, float], where: str) -> None:
+    """Refuse window totals (mm, keyed by hours) above the rain envelope."""
+    for window_h, total_mm in totals.items():
+        check_rain_mm(total_mm, window_h * 3600.0, where=f"{where} {window_h:g} h")
+
+
 @dataclass
 class RainstormScorer:
     """Rolling accumulations and the rainstorm rule, per area.
@@ -142,10 +148,13 @@ class RainstormScorer:
         """
         code = msg["area_code"]
         end = parse_time(msg["time"])
+        where = f"area_rain for {code} at {msg['time']}"
+        check_rain_mm(float(msg["rain_mm"]), int(msg["step_s"]), where=where)
         given = msg.get("accumulations_mm")
         if given:
             # Radar: the window totals were taken per pixel upstream.
             totals = {float(k): float(v) for k, v in given.items()}
+            _check_totals(totals, f"{where}: accumulations_mm")
             missing = [w for w in self.rules.windows_h if w not in totals]
             if missing:
                 raise SchemaError(
@@ -165,6 +174,8 @@ class RainstormScorer:
         forecast_mm = (
             {float(k): float(v) for k, v in forecast.items()} if forecast else None
         )
+        if forecast_mm:
+            _check_totals(forecast_mm, f"{where}: forecast_mm")
         result = assess(self.rules, totals, current.level, forecast_mm)
         new_state, decision = step(
             current,
@@ -290,10 +301,18 @@ class FloodScorer:
             rise = (stage - prev_stage) / hours
 
         current = WarningState.from_dict(entry.get("warning"))
-        scheme = station.get("level_scheme", "colour")
-        due = flood_level(
-            stage, rise, current.level, station["levels"], scheme, unit, self.params
-        )
+        # gauge_obs/1 carries no scheme: its levels' names tell (as in
+        # connectors.station.from_message).
+        colour_keys = {"blue", "yellow", "orange", "red"}
+        scheme = "colour" if set(station["levels"]) <= colour_keys else "cn_hydro"
+        try:
+            due = flood_level(
+                stage, rise, current.level, station["levels"], scheme, unit, self.params
+            )
+        except ConfigError as exc:
+            raise SchemaError(
+                f"station {sid} at {iso(t)}: levels of the record are unusable: {exc}"
+            ) from None
         ahead, crossing_s = self.predicted(entry, t, stage, station["levels"], scheme)
         forecast = ahead is not None and COLOURS.index(ahead) > (
             -1 if due is None else COLOURS.index(due)

@@ -67,8 +67,11 @@ def decode_geo(raw: bytes) -> dict[str, Any]:
     """
     try:
         declared = json.loads(bytes(raw).decode("utf-8")).get("schema")
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ParseError(f"obs.geo record is not UTF-8 JSON ({exc})") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # RecursionError: arrays or objects nested deeper than Python reads
+        raise ParseError(
+            f"obs.geo record is not UTF-8 JSON ({str(exc)[:200]})"
+        ) from None
     except AttributeError:
         declared = None
     if declared not in GEO_SCHEMAS:

@@ -15,8 +15,7 @@ from schemas.errors import ConfigError, UnitError
 MIHO = {"blue": 5.0, "yellow": 7.0, "orange": 8.0, "red": 9.38}
 KST = timezone(timedelta(hours=9))
 SERIES = (
-    Path(__file__).resolve().parents[2]
-    / "data/samples/gauge/miho_3011665_2023-07.csv"
+    Path(__file__).resolve().parents[2] / "data/samples/gauge/miho_3011665_2023-07.csv"
 )
 
 

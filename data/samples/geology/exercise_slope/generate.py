@@ -40,7 +40,8 @@ W0_MM = 4.0
 
 def main() -> None:
     series = read_thresh_hourly(RAIN)
-    rain = {t.replace(tzinfo=None): mm for t, mm in zip(series.times, series.rain_mm)}
+    pairs = zip(series.times, series.rain_mm, strict=True)
+    rain = {t.replace(tzinfo=None): mm for t, mm in pairs}
     store_mm, width_mm = 0.0, W0_MM
     hour = START - timedelta(days=10)  # spin the reservoir up
     rows = []
