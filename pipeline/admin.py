@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -24,8 +24,16 @@ log = logging.getLogger(__name__)
 
 
 @contextmanager
-def admin_client(bootstrap: str, timeout_s: float = 15.0) -> Iterator[KafkaAdminClient]:
-    """Open a ``KafkaAdminClient`` on ``bootstrap`` and close it afterwards."""
+def admin_client(
+    bootstrap: str,
+    timeout_s: float = 15.0,
+    security: Mapping[str, Any] | None = None,
+) -> Iterator[KafkaAdminClient]:
+    """Open a ``KafkaAdminClient`` on ``bootstrap`` and close it afterwards.
+
+    ``security`` holds the client's TLS and SASL keyword arguments
+    (:func:`pipeline.kafka_security.client_kwargs`); None for PLAINTEXT.
+    """
     try:
         admin = KafkaAdminClient(
             bootstrap_servers=bootstrap,
@@ -33,6 +41,7 @@ def admin_client(bootstrap: str, timeout_s: float = 15.0) -> Iterator[KafkaAdmin
             request_timeout_ms=int(timeout_s * 1000),
             bootstrap_timeout_ms=int(timeout_s * 1000),
             reconnect_backoff_max_ms=1000,
+            **(security or {}),
         )
     except KafkaError as exc:
         raise BrokerError(f"no Kafka broker answers at {bootstrap}: {exc!r}") from exc
@@ -42,13 +51,15 @@ def admin_client(bootstrap: str, timeout_s: float = 15.0) -> Iterator[KafkaAdmin
         admin.close()
 
 
-def wait_for_broker(bootstrap: str, timeout_s: float = 60.0) -> None:
+def wait_for_broker(
+    bootstrap: str, timeout_s: float = 60.0, security: Mapping[str, Any] | None = None
+) -> None:
     """Block until the broker at ``bootstrap`` answers a metadata request."""
     deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
     while time.monotonic() < deadline:
         try:
-            with admin_client(bootstrap, timeout_s=5.0) as admin:
+            with admin_client(bootstrap, timeout_s=5.0, security=security) as admin:
                 admin.list_topics()
             return
         except (BrokerError, KafkaError) as exc:
@@ -60,13 +71,15 @@ def wait_for_broker(bootstrap: str, timeout_s: float = 60.0) -> None:
     )
 
 
-def list_topics(bootstrap: str, internal: bool = False) -> dict[str, int]:
+def list_topics(
+    bootstrap: str, internal: bool = False, security: Mapping[str, Any] | None = None
+) -> dict[str, int]:
     """Return ``{topic name: partition count}`` of the topics on the broker.
 
     Internal topics (``__consumer_offsets``, ``__transaction_state``, ...) are
     left out unless ``internal`` is true.
     """
-    with admin_client(bootstrap) as admin:
+    with admin_client(bootstrap, security=security) as admin:
         described = admin.describe_topics()
     return {
         str(topic["name"]): len(topic["partitions"])
@@ -79,6 +92,7 @@ def ensure_topics(
     bootstrap: str,
     specs: Iterable[TopicSpec] = ALL,
     replication_factor: int | None = None,
+    security: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Create the topics of ``specs`` that do not exist yet; return their names.
 
@@ -91,6 +105,8 @@ def ensure_topics(
     replication_factor
         Replicas per partition; ``None`` leaves it to the broker's
         ``default.replication.factor`` (1 locally, 3 in the deployment).
+    security
+        TLS and SASL keyword arguments of the admin client; None for PLAINTEXT.
 
     Raises
     ------
@@ -100,7 +116,7 @@ def ensure_topics(
         If the broker cannot be reached or refuses to create a topic.
     """
     wanted = list(specs)
-    existing = list_topics(bootstrap)
+    existing = list_topics(bootstrap, security=security)
     _check_partitions(wanted, existing)
 
     missing = [spec for spec in wanted if spec.name not in existing]
@@ -116,12 +132,12 @@ def ensure_topics(
         }
         for spec in missing
     }
-    with admin_client(bootstrap) as admin:
+    with admin_client(bootstrap, security=security) as admin:
         try:
             admin.create_topics(request, wait_for_metadata=True)
         except TopicAlreadyExistsError:
             # Created meanwhile by someone else: check it like any existing one.
-            _check_partitions(wanted, list_topics(bootstrap))
+            _check_partitions(wanted, list_topics(bootstrap, security=security))
         except KafkaError as exc:
             names = ", ".join(request)
             raise BrokerError(

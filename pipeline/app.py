@@ -39,6 +39,7 @@ from pipeline.deadletter import dead_letter
 from pipeline.dispatch import agents as dispatch_agents
 from pipeline.dispatch.state import TABLES as DISPATCH_TABLES
 from pipeline.hazards import fire, geo
+from pipeline.kafka_security import broker_credentials, client_kwargs
 from pipeline.metrics import Metrics, WorkerProbe, instrument, make_metrics
 from pipeline.settings import Settings
 from schemas import registry
@@ -73,6 +74,8 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
+        # TLS and SASL of the settings (pipeline.kafka_security); None: PLAINTEXT
+        broker_credentials=broker_credentials(settings),
         store="memory://",
         # Tables store JSON; topics carry raw bytes (see Wiring).
         key_serializer="json",
@@ -168,9 +171,9 @@ class Wiring:
         self._agent("rain.area", "area_rain/1", self._on_area_rain)
         self._agent("obs.gauge", "gauge_obs/1", self._on_gauge)
         self._agent("warnings", "warning_event/1", self._on_warning)
-        self.dispatcher = dispatch_agents.register(self)
         fire.register(self)
         geo.register(self)
+        self.dispatcher = dispatch_agents.register(self)
 
     def _agent(
         self,
@@ -244,6 +247,11 @@ class Wiring:
 
     async def _on_area_rain(self, message: Any, msg: dict[str, Any]) -> None:
         started = message.timestamp or time.time()
+        # rain.area is also an input topic (point gauges such as HKO's): a
+        # record stamped in the future is bad input here too.
+        self.radar.check_time(
+            {"valid_time": msg["time"]}, datetime.now(UTC), self.settings.clock_skew_s
+        )
         code = msg["area_code"]
         windows, states = self.tables["rain_windows"], self.tables["rain_state"]
         window, state, events = self.rain.score(
@@ -311,6 +319,7 @@ class Wiring:
             bootstrap_servers=self.settings.bootstrap,
             enable_auto_commit=False,
             client_id="ews-recall",
+            **client_kwargs(self.settings),
         )
         recalled = 0
         try:

@@ -31,6 +31,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -161,6 +162,17 @@ class LocalBroker:
         TCP port of the KRaft CONTROLLER listener.
     kafka_version
         Apache Kafka release to run; its jars are fetched on first use.
+    extra_listeners
+        More client listeners on 127.0.0.1, ``{name: (security protocol,
+        port)}``, such as ``{"SASL_SSL": ("SASL_SSL", 9094)}``; the PLAINTEXT
+        listener stays (the broker's own traffic and its readiness probe use
+        it).
+    extra_properties
+        More ``server.properties`` settings (or replacements): the SASL
+        mechanisms, JAAS configuration and keystores of an extra listener.
+    format_args
+        More arguments for the storage format of the first start, such as
+        ``["--add-scram", "SCRAM-SHA-512=[name=ews,password=...]"]``.
     """
 
     def __init__(
@@ -169,11 +181,18 @@ class LocalBroker:
         port: int = 9092,
         controller_port: int = 9093,
         kafka_version: str = KAFKA_VERSION,
+        *,
+        extra_listeners: Mapping[str, tuple[str, int]] | None = None,
+        extra_properties: Mapping[str, str] | None = None,
+        format_args: Sequence[str] = (),
     ) -> None:
         self.home = Path(home).resolve()
         self.port = port
         self.controller_port = controller_port
         self.kafka_version = kafka_version
+        self.extra_listeners = dict(extra_listeners or {})
+        self.extra_properties = dict(extra_properties or {})
+        self.format_args = list(format_args)
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -213,7 +232,8 @@ class LocalBroker:
             self._wait_ready(timeout_s)
             return
 
-        for port in (self.port, self.controller_port):
+        extra_ports = [port for _, port in self.extra_listeners.values()]
+        for port in (self.port, self.controller_port, *extra_ports):
             _check_port_free(port)
         lib = fetch_kafka(self.kafka_version)
         self.home.mkdir(parents=True, exist_ok=True)
@@ -302,6 +322,8 @@ class LocalBroker:
             port=self.port,
             controller_port=self.controller_port,
             data_dir=self.home / "data",
+            extra_listeners=self.extra_listeners,
+            extra=self.extra_properties,
         )
         self.properties_path.write_text(text)
 
@@ -318,6 +340,7 @@ class LocalBroker:
                 "--config",
                 str(self.properties_path),
                 "--ignore-formatted",
+                *self.format_args,
             ],
             cwd=self.home,
             capture_output=True,
@@ -413,12 +436,20 @@ def answers_metadata(bootstrap: str, timeout_s: float = 5.0) -> str:
         admin.close()
 
 
-def render_properties(port: int, controller_port: int, data_dir: Path) -> str:
+def render_properties(
+    port: int,
+    controller_port: int,
+    data_dir: Path,
+    extra_listeners: Mapping[str, tuple[str, int]] | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> str:
     """Return ``server.properties`` of a single combined broker and controller.
 
     Internal topics get replication factor 1 (there is one node) and few
     partitions, segments are small, and topics are never created on first use:
-    every topic is declared in :mod:`pipeline.topics`.
+    every topic is declared in :mod:`pipeline.topics`. ``extra_listeners``
+    (``{name: (protocol, port)}``) and ``extra`` (more settings) are as in
+    :class:`LocalBroker`; without them the text is the plain single listener.
     """
     settings = {
         "process.roles": "broker,controller",
@@ -453,6 +484,12 @@ def render_properties(port: int, controller_port: int, data_dir: Path) -> str:
         "num.io.threads": "4",
         "num.recovery.threads.per.data.dir": "1",
     }
+    for name, (protocol, extra_port) in (extra_listeners or {}).items():
+        address = f"{name}://127.0.0.1:{extra_port}"
+        settings["listeners"] += f",{address}"
+        settings["advertised.listeners"] += f",{address}"
+        settings["listener.security.protocol.map"] += f",{name}:{protocol}"
+    settings.update(extra or {})
     lines = ["# Written by pipeline.broker.LocalBroker on every start; edits are lost."]
     lines += [f"{key}={value}" for key, value in settings.items()]
     return "\n".join(lines) + "\n"

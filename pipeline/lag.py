@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
@@ -35,11 +36,24 @@ class PartitionLag:
         return self.end - (self.committed or 0)
 
 
-def group_lag(bootstrap: str, group: str, topics: list[str]) -> list[PartitionLag]:
-    """Lag of ``group`` on every partition of ``topics``."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="ews-lag")
+def group_lag(
+    bootstrap: str,
+    group: str,
+    topics: list[str],
+    security: Mapping[str, Any] | None = None,
+) -> list[PartitionLag]:
+    """Lag of ``group`` on every partition of ``topics``.
+
+    ``security`` holds the clients' TLS and SASL keyword arguments
+    (:func:`pipeline.kafka_security.client_kwargs`); None for PLAINTEXT.
+    """
+    secure = dict(security or {})
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="ews-lag", **secure)
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, client_id="ews-lag", enable_auto_commit=False
+        bootstrap_servers=bootstrap,
+        client_id="ews-lag",
+        enable_auto_commit=False,
+        **secure,
     )
     try:
         committed = {
@@ -66,10 +80,15 @@ def group_lag(bootstrap: str, group: str, topics: list[str]) -> list[PartitionLa
         admin.close()
 
 
-def end_offsets(bootstrap: str, topics: list[str]) -> dict[str, int]:
+def end_offsets(
+    bootstrap: str, topics: list[str], security: Mapping[str, Any] | None = None
+) -> dict[str, int]:
     """Total records written to each topic so far."""
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, client_id="ews-lag", enable_auto_commit=False
+        bootstrap_servers=bootstrap,
+        client_id="ews-lag",
+        enable_auto_commit=False,
+        **(security or {}),
     )
     try:
         out = {}
@@ -92,6 +111,7 @@ def wait_caught_up(
     settle: int = 3,
     stall_s: float = 30.0,
     on_stall: Callable[[list[PartitionLag]], None] | None = None,
+    security: Mapping[str, Any] | None = None,
 ) -> float:
     """Block until ``group`` has consumed ``sources`` and ``outputs`` settled.
 
@@ -108,9 +128,9 @@ def wait_caught_up(
     calm, last_out = 0, None
     last_committed, moved_at = None, start
     while True:
-        lags = group_lag(bootstrap, group, sources)
+        lags = group_lag(bootstrap, group, sources, security)
         behind = [p for p in lags if p.end > 0 and p.lag > 0]
-        out = end_offsets(bootstrap, outputs)
+        out = end_offsets(bootstrap, outputs, security)
         calm = calm + 1 if not behind and out == last_out else 0
         last_out = out
         if calm >= settle:

@@ -58,6 +58,12 @@ class Settings:
         they come from ``EWS_KANNEL_PASSWORD``, ``EWS_KANNEL_DLR_TOKEN``,
         ``EWS_SMPP_PASSWORD``, ``EWS_MQTT_PASSWORD`` or from the files named
         by the ``*_file`` settings.
+    security_protocol, sasl_*, ssl_* : str
+        How every Kafka client connects (:mod:`pipeline.kafka_security`):
+        ``PLAINTEXT`` (the default), ``SSL``, ``SASL_PLAINTEXT`` or
+        ``SASL_SSL``; the SASL mechanism and user; the CA, certificate and
+        key files (PEM). The SASL password is never a setting either: it comes
+        from ``EWS_SASL_PASSWORD`` or the file named by ``sasl_password_file``.
     """
 
     bootstrap: str = "127.0.0.1:9092"
@@ -124,6 +130,13 @@ class Settings:
     mqtt_password_file: str = ""
     mqtt_client_id: str = "ews-dispatch"
     mqtt_audio: str = "none"
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    sasl_username: str = ""
+    sasl_password_file: str = ""
+    ssl_cafile: str = ""
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def topic(self, name: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -20,15 +21,28 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.dispatch.report import dispatch_rows, render_dispatch
+from pipeline.kafka_security import client_kwargs
 from pipeline.settings import Settings
 from schemas.cap import validate_cap
 from schemas.errors import CapError
 
 
-def read_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[Any]:
-    """Every record of ``topic`` up to its current end, in partition order."""
+def read_topic(
+    bootstrap: str,
+    topic: str,
+    timeout_s: float = 30.0,
+    security: Mapping[str, Any] | None = None,
+) -> list[Any]:
+    """Every record of ``topic`` up to its current end, in partition order.
+
+    ``security`` holds the consumer's TLS and SASL keyword arguments
+    (:func:`pipeline.kafka_security.client_kwargs`); None for PLAINTEXT.
+    """
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="ews-summary"
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        client_id="ews-summary",
+        **(security or {}),
     )
     try:
         tps = [
@@ -90,12 +104,13 @@ def collect(settings: Settings) -> RunSummary:
     """Read the run's warnings, CAP alerts and dead letters back from Kafka."""
     summary = RunSummary()
     bootstrap = settings.bootstrap
+    security = client_kwargs(settings)
     events = {}
-    for rec in read_topic(bootstrap, settings.topic("warnings")):
+    for rec in read_topic(bootstrap, settings.topic("warnings"), security=security):
         ev = json.loads(rec.value)
         events.setdefault(ev["event_id"], ev)
     alerts: dict[str, dict[str, Any]] = {}
-    for rec in read_topic(bootstrap, settings.topic("alerts.cap")):
+    for rec in read_topic(bootstrap, settings.topic("alerts.cap"), security=security):
         env = json.loads(rec.value)
         if env["identifier"] in alerts:
             summary.duplicates += 1
@@ -127,13 +142,14 @@ def collect(settings: Settings) -> RunSummary:
             }
         )
     summary.deadletters = [
-        json.loads(r.value) for r in read_topic(bootstrap, settings.topic("deadletter"))
+        json.loads(r.value)
+        for r in read_topic(bootstrap, settings.topic("deadletter"), security=security)
     ]
     summary.extra["dispatch"] = dispatch_rows(settings)
     from pipeline.verify import verify_topics  # noqa: PLC0415 (it reads topics here)
 
     summary.extra["verification"] = verify_topics(
-        bootstrap, settings.topic_prefix, settings.rainstorm_ruleset
+        bootstrap, settings.topic_prefix, settings.rainstorm_ruleset, security
     ).summary()
     return summary
 

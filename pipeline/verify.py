@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,13 +173,22 @@ def verify_scenario(path: Path) -> Report:
     return verify_records(run.events, run.area_rain, gauges, rules)
 
 
-def verify_topics(bootstrap: str, prefix: str, ruleset: str) -> Report:
-    """Score the warnings of a run read back from its topics."""
+def verify_topics(
+    bootstrap: str,
+    prefix: str,
+    ruleset: str,
+    security: Mapping[str, Any] | None = None,
+) -> Report:
+    """Score the warnings of a run read back from its topics.
+
+    ``security`` holds the consumer's TLS and SASL keyword arguments
+    (:func:`pipeline.kafka_security.client_kwargs`); None for PLAINTEXT.
+    """
     from pipeline.summary import read_topic  # noqa: PLC0415
 
     def values(topic: str) -> list[dict[str, Any]]:
         out = []
-        for rec in read_topic(bootstrap, f"{prefix}{topic}"):
+        for rec in read_topic(bootstrap, f"{prefix}{topic}", security=security):
             try:
                 out.append(json.loads(rec.value))
             except (TypeError, ValueError):

@@ -24,10 +24,11 @@ from pipeline.settings import Settings
 from schemas.errors import BrokerError
 
 
-def _read(bootstrap: str, topic: str) -> list[Any]:
+def _read(settings: Settings, topic: str) -> list[Any]:
+    from pipeline.kafka_security import client_kwargs  # noqa: PLC0415
     from pipeline.summary import read_topic  # noqa: PLC0415 (summary imports us)
 
-    return read_topic(bootstrap, topic)
+    return read_topic(settings.bootstrap, topic, security=client_kwargs(settings))
 
 
 def coverage_topic(settings: Settings) -> str:
@@ -37,7 +38,7 @@ def coverage_topic(settings: Settings) -> str:
 def snapshots(settings: Settings) -> dict[str, dict[str, Any]]:
     """The latest coverage snapshot of every alert, by CAP identifier."""
     latest: dict[str, dict[str, Any]] = {}
-    for rec in _read(settings.bootstrap, coverage_topic(settings)):
+    for rec in _read(settings, coverage_topic(settings)):
         if rec.value is None or rec.key is None:
             continue
         latest[json.loads(rec.key)] = json.loads(rec.value)
@@ -79,7 +80,7 @@ def dispatch_rows(settings: Settings) -> list[dict[str, Any]]:
 def disseminated(settings: Settings) -> set[str]:
     """Identifiers on ``alerts.cap`` that the dispatcher takes."""
     found = set()
-    for rec in _read(settings.bootstrap, settings.topic("alerts.cap")):
+    for rec in _read(settings, settings.topic("alerts.cap")):
         env = json.loads(rec.value)
         if env["msgType"] in DISPATCHED_TYPES and env["status"] in DISPATCHED_STATUSES:
             found.add(env["identifier"])
