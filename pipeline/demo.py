@@ -95,6 +95,7 @@ def run_demo(
             settings.app_id,
             [settings.topic(t) for t in SOURCES],
             [settings.topic(t) for t in OUTPUTS],
+            on_stall=worker.restart,
         )
         console.print(f"agents caught up {waited:.1f} s after the replay ended")
         dispatched, took = dispatch_after(settings, run_home)

@@ -7,6 +7,12 @@ is published to the dead-letter topic with its reason instead, so a replay
 never loses a record silently. ``speed`` compresses the gaps between
 observation times (``speed=60`` plays an hour in a minute); ``None`` sends
 as fast as the broker takes them.
+
+The producer rides out a broker that restarts or a leader that moves: it
+keeps every unacknowledged record and retries it for up to
+:data:`DELIVERY_TIMEOUT_MS`. A record the broker still has not taken then
+is counted, and :func:`replay` raises :class:`schemas.errors.BrokerError`
+at the end instead of reporting a complete replay.
 """
 
 from __future__ import annotations
@@ -14,20 +20,24 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from kafka import KafkaProducer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from connectors.scenario import ReplayRecord, Scenario
 from pipeline.deadletter import dead_letter, from_rejection
+from pipeline.kafka_security import client_kwargs
 from pipeline.settings import Settings
 from schemas import registry
-from schemas.errors import InputError
+from schemas.errors import BrokerError, InputError
 
 logger = logging.getLogger(__name__)
+
+DELIVERY_TIMEOUT_MS = 120_000
 
 
 @dataclass
@@ -36,6 +46,7 @@ class ReplayStats:
 
     sent: Counter = field(default_factory=Counter)
     dead: int = 0
+    failed: list[BaseException] = field(default_factory=list)
     first: datetime | None = None
     last: datetime | None = None
 
@@ -44,13 +55,21 @@ class ReplayStats:
         return sum(self.sent.values())
 
 
-def producer(bootstrap: str) -> KafkaProducer:
-    """A producer that waits for the broker's acknowledgement of every record."""
+def producer(
+    bootstrap: str, security: Mapping[str, Any] | None = None
+) -> KafkaProducer:
+    """A producer that waits for the broker's acknowledgement of every record.
+
+    ``security`` holds its TLS and SASL keyword arguments
+    (:func:`pipeline.kafka_security.client_kwargs`); None for PLAINTEXT.
+    """
     return KafkaProducer(
         bootstrap_servers=bootstrap,
+        **(security or {}),
         acks="all",
         linger_ms=5,
-        retries=5,
+        delivery_timeout_ms=DELIVERY_TIMEOUT_MS,
+        max_block_ms=DELIVERY_TIMEOUT_MS,
         max_request_size=1_048_576,
         max_in_flight_requests_per_connection=1,
     )
@@ -72,7 +91,7 @@ def replay(
     readings the connectors refused for a later call to send.
     """
     stats = ReplayStats()
-    prod = producer(settings.bootstrap)
+    prod = producer(settings.bootstrap, client_kwargs(settings))
     started_wall = time.monotonic()
     columns = (
         TextColumn("[bold]replay[/] {task.description}"),
@@ -99,6 +118,12 @@ def replay(
         finally:
             prod.flush()
             prod.close()
+    if stats.failed:
+        raise BrokerError(
+            f"replay of {scenario.name}: {len(stats.failed)} records were not "
+            f"acknowledged by {settings.bootstrap} within "
+            f"{DELIVERY_TIMEOUT_MS / 1000:.0f} s (first: {stats.failed[0]!r})"
+        )
     logger.info(
         "replayed %s: %d records (%s), %d dead letters",
         scenario.name,
@@ -121,7 +146,8 @@ def _send(prod: KafkaProducer, settings: Settings, rec, stats: ReplayStats) -> N
         except InputError as exc:
             _dead(prod, settings, rec, exc, repr(rec.value).encode(), stats)
             return
-    prod.send(settings.topic(rec.topic), key=rec.key, value=value)
+    future = prod.send(settings.topic(rec.topic), key=rec.key, value=value)
+    future.add_errback(stats.failed.append)
     stats.sent[rec.topic] += 1
 
 
@@ -138,7 +164,7 @@ def _dead(prod, settings, rec, exc, original, stats: ReplayStats) -> None:
         settings.topic("deadletter"),
         key=rec.feed.encode(),
         value=registry.encode(letter),
-    )
+    ).add_errback(stats.failed.append)
     stats.dead += 1
 
 
@@ -155,7 +181,7 @@ def _rejections(prod, settings, scenario: Scenario, stats: ReplayStats) -> None:
                 settings.topic("deadletter"),
                 key=feed.encode(),
                 value=registry.encode(letter),
-            )
+            ).add_errback(stats.failed.append)
             stats.dead += 1
         if rejected:
             logger.warning("feed %s: %d readings refused", feed, len(rejected))
