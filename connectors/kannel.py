@@ -95,8 +95,18 @@ class KannelGateway:
     async def start(self) -> None:
         """Open the HTTP client session."""
         if self._session is None:
-            timeout = aiohttp.ClientTimeout(total=self.settings.timeout_s)
+            # A connection that cannot be made fails in half the time, as
+            # ClientConnectorError or ConnectionTimeoutError: nothing went out.
+            timeout = aiohttp.ClientTimeout(
+                total=self.settings.timeout_s, sock_connect=self.settings.timeout_s / 2
+            )
             self._session = aiohttp.ClientSession(timeout=timeout)
+            # aiohttp sends a GET again, once, when the link drops after the
+            # request went out; smsbox may have queued the first, so the phone
+            # could get it twice. The flag is private (aiohttp 3.14 offers no
+            # public switch); without it a dropped link is retried by aiohttp.
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
 
     async def close(self) -> None:
         """Close the HTTP client session."""
@@ -150,10 +160,12 @@ class KannelGateway:
                 self.settings.sendsms_url, params=self.query(req)
             ) as response:
                 status, body = response.status, (await response.text()).strip()
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             reason = f"kannel unreachable: {type(exc).__name__}: {exc}"
             log.warning("kannel: %s not sent: %s", req.send_id, reason)
             return self._result(req, False, reason, retryable=True)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            return self._unanswered(req, exc)
 
         result = self._interpret(req, status, body)
         log.debug(
@@ -167,6 +179,22 @@ class KannelGateway:
         if not result.accepted:
             log.warning("kannel: %s refused: %s", req.send_id, result.reason)
         return result
+
+    def _unanswered(self, req: SendRequest, exc: BaseException) -> SendResult:
+        """The request went out but no answer came (a timeout, a dropped link).
+
+        smsbox may have queued the message all the same. With delivery
+        reports asked for, the send counts as taken: its report, or the
+        dispatcher's receipt timeout when none comes, decides whether it is
+        sent again, so a phone does not get it twice. Without reports
+        nothing would ever tell, and it is refused as retryable.
+        """
+        what = f"no answer from kannel: {type(exc).__name__}: {exc}"
+        if self._dlr_url is None:
+            log.warning("kannel: %s not known sent: %s", req.send_id, what)
+            return self._result(req, False, what, retryable=True)
+        log.warning("kannel: %s taken as sent, report to decide: %s", req.send_id, what)
+        return self._result(req, True, f"{what}; the delivery report decides")
 
     def _interpret(self, req: SendRequest, status: int, body: str) -> SendResult:
         if status == 202:
