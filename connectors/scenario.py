@@ -48,7 +48,7 @@ import logging
 import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -155,12 +155,48 @@ class Scenario:
     feeds: list[Feed]
     folder: Path
     rejected: dict[str, list[Rejection]] = field(default_factory=dict)
+    #: Replay only records timed in ``[since, until]`` (after any time shift).
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def window(self, since: datetime | None, until: datetime | None) -> Scenario:
+        """The same scenario, replaying only the records timed since to until.
+
+        Both ends are inclusive, aware datetimes compared with the records'
+        published times (after the scenario's ``time_shift``); ``None``
+        leaves that end open. An after-action review replays one day so.
+        Readings the connectors refuse are dead-lettered whatever their time:
+        a reading refused for its time has none to compare.
+        """
+        for name, bound in (("since", since), ("until", until)):
+            if bound is not None and bound.utcoffset() is None:
+                raise ConfigError(
+                    f"scenario {self.name}: {name} {bound.isoformat()} has no "
+                    "UTC offset; give one, such as +08:00 or Z"
+                )
+        if since is not None and until is not None and until < since:
+            raise ConfigError(
+                f"scenario {self.name}: window ends ({until.isoformat()}) before "
+                f"it starts ({since.isoformat()})"
+            )
+        return replace(self, since=since, until=until, rejected={})
 
     def records(self) -> Iterator[ReplayRecord]:
         """Every feed's records merged in time order (ties: manifest order)."""
         self.rejected = {feed.name: [] for feed in self.feeds}
         streams = [self._feed_records(feed) for feed in self.feeds]
-        return heapq.merge(*streams, key=lambda record: record.time)
+        merged = heapq.merge(*streams, key=lambda record: record.time)
+        if self.since is None and self.until is None:
+            return merged
+        return self._windowed(merged)
+
+    def _windowed(self, merged: Iterator[ReplayRecord]) -> Iterator[ReplayRecord]:
+        for record in merged:
+            if self.since is not None and record.time < self.since:
+                continue
+            if self.until is not None and record.time > self.until:
+                return
+            yield record
 
     def _feed_records(self, feed: Feed) -> Iterator[ReplayRecord]:
         rejected = self.rejected[feed.name]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from datetime import datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -27,6 +28,41 @@ def _settings(args: argparse.Namespace) -> Settings:
 
         base = replace(base, bootstrap=args.bootstrap)
     return base
+
+
+def instant(text: str) -> datetime:
+    """An ISO-8601 instant with its UTC offset, for ``--since``/``--until``."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO-8601 time such as 2020-10-31T04:00+10:00"
+        ) from None
+    if value.utcoffset() is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no UTC offset; add one, such as +08:00 or Z"
+        )
+    return value
+
+
+def add_window(p: argparse.ArgumentParser) -> None:
+    """The ``--since``/``--until`` options: replay one stretch of a scenario."""
+    p.add_argument(
+        "--since", type=instant, help="replay records timed from here (ISO 8601)"
+    )
+    p.add_argument(
+        "--until", type=instant, help="replay records timed up to here (ISO 8601)"
+    )
+
+
+def scenario_of(args: argparse.Namespace, folder: Path):
+    """The scenario in ``folder``, cut to the command's window if it has one."""
+    from connectors.scenario import load_scenario  # noqa: PLC0415
+
+    scenario = load_scenario(folder)
+    if args.since is None and args.until is None:
+        return scenario
+    return scenario.window(args.since, args.until)
 
 
 def add_worker(sub: argparse._SubParsersAction) -> None:
@@ -59,17 +95,18 @@ def add_replay(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--settings", help="JSON file of settings (topic prefix, bootstrap)")
     p.add_argument("--bootstrap", help="Kafka bootstrap servers (host:port)")
+    add_window(p)
     p.set_defaults(func=cmd_replay)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from connectors.scenario import load_scenario  # noqa: PLC0415
     from pipeline.replay import replay  # noqa: PLC0415
     from pipeline.worker import prepare  # noqa: PLC0415
 
     settings = _settings(args)
+    scenario = scenario_of(args, args.scenario)
     prepare(settings)
-    stats = replay(load_scenario(args.scenario), settings, speed=args.speed)
+    stats = replay(scenario, settings, speed=args.speed)
     Console().print(
         f"sent {stats.total} records {dict(stats.sent)}; dead letters: {stats.dead}"
     )
@@ -87,6 +124,7 @@ def add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--speed", type=float, default=None, help="replay time compression")
     p.add_argument("--bootstrap", help="Kafka bootstrap (default 127.0.0.1:9092)")
     p.add_argument("--home", type=Path, default=Path("var/demo"), help="run folder")
+    add_window(p)
     p.set_defaults(func=cmd_demo)
 
 
@@ -94,7 +132,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from pipeline.demo import DEFAULT_SCENARIO, run_demo  # noqa: PLC0415
 
     summary = run_demo(
-        scenario_path=args.scenario or DEFAULT_SCENARIO,
+        scenario=scenario_of(args, args.scenario or DEFAULT_SCENARIO),
         base=_settings(args),
         home=args.home,
         speed=args.speed,

@@ -21,7 +21,7 @@ from typing import Any
 
 from rich.console import Console
 
-from connectors.scenario import load_scenario
+from connectors.scenario import Scenario, load_scenario
 from pipeline.broker import LocalBroker, answers_metadata
 from pipeline.dispatch.config import demo_overrides
 from pipeline.dispatch.rehearsal import dispatch_after
@@ -59,16 +59,21 @@ def run_settings(base: Settings, scenario: Any, run_id: str, home: Path) -> Sett
 def run_demo(
     *,
     scenario_path: Path = DEFAULT_SCENARIO,
+    scenario: Scenario | None = None,
     base: Settings | None = None,
     home: Path = Path("var/demo"),
     speed: float | None = None,
     summary_json: Path | None = None,
     console: Console | None = None,
 ) -> RunSummary:
-    """Run the demo scenario end to end and return its summary."""
+    """Run a scenario end to end and return its summary.
+
+    ``scenario`` (a loaded one, perhaps cut to a window) takes the place of
+    the one in ``scenario_path``.
+    """
     console = console or Console()
     base = base or Settings.from_env()
-    scenario = load_scenario(scenario_path)
+    scenario = scenario or load_scenario(scenario_path)
     run_id = "demo-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     run_home = home / run_id
     run_home.mkdir(parents=True, exist_ok=True)
@@ -82,7 +87,16 @@ def run_demo(
         worker.start()
         ready_s = worker.wait_ready()
         console.print(f"worker ready in {ready_s:.1f} s (log: {worker.log_path})")
+        console.print(
+            f"run {run_id}: topic prefix {settings.topic_prefix}, "
+            f"app id {settings.app_id}"
+        )
 
+        if scenario.since or scenario.until:
+            ends = (
+                t.isoformat() if t else "open" for t in (scenario.since, scenario.until)
+            )
+            console.print("replaying the records timed from {} to {}".format(*ends))
         t0 = time.monotonic()
         stats = replay(scenario, settings, speed=speed, progress=console.is_terminal)
         console.print(
@@ -106,6 +120,9 @@ def run_demo(
             "name": scenario.name,
             "status": scenario.status,
             "records": stats.total,
+            "topic_prefix": settings.topic_prefix,
+            "since": scenario.since.isoformat() if scenario.since else None,
+            "until": scenario.until.isoformat() if scenario.until else None,
         }
     finally:
         if worker is not None:

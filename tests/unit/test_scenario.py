@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -280,3 +280,48 @@ def test_out_of_order_feed_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="must be in time order"):
         list(load_scenario(folder).records())
+
+
+def test_a_window_cuts_the_shifted_records(tmp_path: Path) -> None:
+    head = 'name = "t"\ndescription = "d"\nstatus = "Exercise"\ntime_shift = "P1DT2H"\n'
+    loaded = load_scenario(write_scenario(tmp_path / "s", MIHO_FEED, head))
+    kst = timezone(timedelta(hours=9))
+    # shifted by a day and two hours: the readings of 07-15 05:00 to 10:00 KST
+    cut = loaded.window(
+        datetime(2023, 7, 16, 7, tzinfo=kst), datetime(2023, 7, 16, 3, tzinfo=UTC)
+    )
+    records = list(cut.records())
+    with (REPO / "data/samples/gauge/miho_3011665_2023-07.csv").open() as handle:
+        expected = [
+            float(row["wl"])
+            for row in csv.DictReader(handle)
+            if "2023-07-15 05:00" <= row["timestamp_kst"] <= "2023-07-15 10:00"
+        ]
+    assert len(expected) == 6
+    assert [r.value["stage"] for r in records] == expected
+    assert records[0].value["time"] == "2023-07-16T07:00:00+09:00"
+    # the whole scenario is still there
+    assert len(list(loaded.records())) == 216
+    assert len(list(loaded.window(None, None).records())) == 216
+
+
+def test_a_window_needs_offsets_and_order(tmp_path: Path) -> None:
+    loaded = load_scenario(write_scenario(tmp_path / "s", MIHO_FEED))
+    with pytest.raises(ConfigError, match="no UTC offset"):
+        loaded.window(datetime(2023, 7, 15, 5), None)
+    with pytest.raises(ConfigError, match="ends .* before it starts"):
+        loaded.window(
+            datetime(2023, 7, 15, 5, tzinfo=UTC), datetime(2023, 7, 15, 4, tzinfo=UTC)
+        )
+
+
+def test_window_options_of_the_command_line() -> None:
+    import argparse  # noqa: PLC0415
+
+    from pipeline.commands import instant  # noqa: PLC0415
+
+    assert instant("2020-10-31T04:00+10:00") == datetime(2020, 10, 30, 18, tzinfo=UTC)
+    assert instant("2020-10-31T04:00Z").utcoffset() == timedelta(0)
+    for bad, words in (("2020-10-31T04:00", "no UTC offset"), ("31/10", "ISO-8601")):
+        with pytest.raises(argparse.ArgumentTypeError, match=words):
+            instant(bad)
