@@ -369,8 +369,10 @@ def parse_circle(text: str, what: str = "circle") -> CapCircle:
         radius = float(parts[1])
     except ValueError:
         raise CapError(f"{what} radius {parts[1]!r} is not a number of km") from None
-    if not (math.isfinite(radius) and radius >= 0):
-        raise CapError(f"{what} radius {radius} km, expected a finite radius >= 0 km")
+    if not math.isfinite(radius):
+        raise CapError(f"{what} radius {radius} km is not a finite number")
+    if radius < 0:
+        raise CapError(f"{what} radius {radius} km is negative")
     return CapCircle(lat, lon, radius)
 
 

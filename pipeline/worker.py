@@ -168,6 +168,7 @@ class WorkerProcess:
 
     def __init__(self, settings: Settings, home: Path, name: str = "worker") -> None:
         self.settings = settings
+        self.restarts = 0  # by :meth:`restart`
         home.mkdir(parents=True, exist_ok=True)
         self.settings_path = home / f"{name}.settings.json"
         self.log_path = home / f"{name}.log"
@@ -227,6 +228,7 @@ class WorkerProcess:
         self.stop()
         self.start()
         self.wait_ready()
+        self.restarts += 1
 
     def kill(self) -> None:
         """SIGKILL, as a crash would."""

@@ -19,6 +19,7 @@ from typing import Any
 from connectors.cap_writer import build_alert, envelope
 from pipeline.agents.scoring import parse_time
 from pipeline.settings import Settings
+from schemas.errors import UnknownReferenceError
 
 logger = logging.getLogger(__name__)
 
@@ -63,9 +64,15 @@ class CapPublisher:
             logger.debug("skipping re-read event %s", event["event_id"])
             return history, None
         messages = history["messages"]
+        try:
+            towns = self.towns(event["area"]["codes"])
+        except UnknownReferenceError as exc:
+            raise UnknownReferenceError(
+                f"warning_event/1 {event['event_id']}: {exc}"
+            ) from None
         identifier, xml = build_alert(
             event,
-            towns=self.towns(event["area"]["codes"]),
+            towns=towns,
             sender=self.settings.sender,
             agency_code=self.settings.agency_code,
             previous_identifiers=[m[0] for m in messages],
