@@ -226,11 +226,20 @@ class Wiring:
         await self.topics["deadletter"].send(key=topic.encode(), value=value)
 
     async def _publish(
-        self, topic: str, key: str, msg: dict[str, Any], timestamp: float | None = None
+        self,
+        topic: str,
+        key: str,
+        msg: dict[str, Any],
+        timestamp: float | None = None,
+        *,
+        wait: bool = False,
     ) -> None:
-        await self.topics[topic].send(
+        """Send ``msg``; with ``wait``, return once the broker has taken it."""
+        delivered = await self.topics[topic].send(
             key=key.encode(), value=registry.encode(msg), timestamp=timestamp
         )
+        if wait:
+            await delivered
 
     async def _on_radar(self, message: Any, msg: dict[str, Any]) -> None:
         self.radar.check_time(msg, datetime.now(UTC), self.settings.clock_skew_s)
@@ -257,11 +266,13 @@ class Wiring:
         window, state, events = self.rain.score(
             msg, windows.get(code), states.get(code)
         )
+        # the events first: the state must not get ahead of them
+        # (pipeline.staging)
+        for ev in events:
+            await self._warn(ev, started)
         if window is not None:
             windows[code] = window
         states[code] = state
-        for ev in events:
-            await self._warn(ev, started)
         if msg.get("accumulations_mm"):
             totals = {float(k): float(v) for k, v in msg["accumulations_mm"].items()}
             at = parse_time(msg["time"]).timestamp()
@@ -277,9 +288,9 @@ class Wiring:
         self.metrics.flood_areas[sid] = list(msg["station"].get("area_codes") or [])
         table = self.tables["gauge_state"]
         state, events = self.flood.score(msg, table.get(sid))
-        table[sid] = state
-        for ev in events:
+        for ev in events:  # before the state that says they were issued
             await self._warn(ev, started)
+        table[sid] = state
         station = msg["station"]
         scheme = "colour" if set(station["levels"]) <= set(COLOURS) else "cn_hydro"
         steps = warning_steps(ladder(station["levels"], scheme), scheme)
@@ -346,7 +357,8 @@ class Wiring:
         )
 
     async def _warn(self, ev: dict[str, Any], started: float) -> None:
-        await self._publish("warnings", ev["warning_id"], ev)
+        """Publish a warning event and wait until the broker has taken it."""
+        await self._publish("warnings", ev["warning_id"], ev, wait=True)
         hazard = ev["hazard"]
         self.metrics.warnings.labels(hazard, ev["level"] or "none", ev["action"]).inc()
         self.metrics.obs_to_warning_s.labels(hazard).observe(
@@ -360,8 +372,9 @@ class Wiring:
         history, envelope = self.cap.publish(ev, table.get(wid))
         if envelope is None:
             return
+        # the alert on Kafka before the history that says it was published
+        await self._publish("alerts.cap", wid, envelope, wait=True)
         table[wid] = history
-        await self._publish("alerts.cap", wid, envelope)
         self.metrics.cap_alerts.labels(
             ev["hazard"], envelope["msgType"], "published"
         ).inc()

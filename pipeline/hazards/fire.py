@@ -22,6 +22,7 @@ from models.quality import check_not_future
 from models.region import Region
 from pipeline.agents.scoring import parse_time
 from pipeline.hazards.fire_scoring import FireScorer
+from pipeline.staging import Staged
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,10 @@ def register(wiring: Any) -> None:
         check_not_future(
             parse_time(msg["time"]), datetime.now(UTC), where=where, allowed_skew=skew
         )
-        for ev in fire.score(msg, stations, counties):
+        held = Staged(stations), Staged(counties)
+        for ev in fire.score(msg, *held):
             await wiring._warn(ev, started)
+        for view in held:  # once the events are on Kafka (pipeline.staging)
+            view.apply()
 
     wiring._agent("obs.fire", "fire_obs/1", on_fire)

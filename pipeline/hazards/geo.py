@@ -27,6 +27,7 @@ from models.region import Region
 from pipeline.agents.scoring import parse_time
 from pipeline.hazards.fire import partition_by_own_key
 from pipeline.hazards.geo_scoring import GeoScorer
+from pipeline.staging import Staged
 from schemas import registry
 from schemas.errors import ParseError, SchemaError
 
@@ -101,7 +102,10 @@ def register(wiring: Any) -> None:
             where=f"obs.geo {msg['schema']} record",
             allowed_skew=skew,
         )
-        for ev in geo.score(msg, sites, towns):
+        held = Staged(sites), Staged(towns)
+        for ev in geo.score(msg, *held):
             await wiring._warn(ev, started)
+        for view in held:  # once the events are on Kafka (pipeline.staging)
+            view.apply()
 
     wiring._agent("obs.geo", decode_geo, on_geo)
