@@ -26,6 +26,9 @@ pytestmark = pytest.mark.integration
 
 # Not a speed limit: how long a send waits for smsbox's answer.
 ANSWER_WAIT_S = 2.0
+# How long a report of a message smsbox took late is waited for; its
+# receipts come within a second when it took the message.
+REPORT_WAIT_S = 15.0
 
 
 def smsbox(rig: KannelRig):
@@ -64,7 +67,9 @@ def received_by(rig: KannelRig, address: str) -> int:
     return sum(1 for m in rig.delivered() if m.receiver == address)
 
 
-def test_a_hung_smsbox_times_out_and_the_report_settles_the_send(stopped: KannelRig):
+def test_a_hung_smsbox_times_out_and_the_send_is_left_to_its_report(
+    stopped: KannelRig,
+):
     box = smsbox(stopped)
     request = sms(11, SHORT_ASCII)
 
@@ -73,10 +78,18 @@ def test_a_hung_smsbox_times_out_and_the_report_settles_the_send(stopped: Kannel
         try:
             result = await gateway.send(request)
             os.kill(box.pid, signal.SIGCONT)  # smsbox wakes and reads the request
-            receipts = await collect_receipts(
-                queue,
-                lambda got: any(r.send_id == request.send_id and r.final for r in got),
-            )
+            try:
+                receipts = await asyncio.wait_for(
+                    collect_receipts(
+                        queue,
+                        lambda got: any(
+                            r.send_id == request.send_id and r.final for r in got
+                        ),
+                    ),
+                    REPORT_WAIT_S,
+                )
+            except TimeoutError:
+                receipts = []
         finally:
             await gateway.close()
             await server.close()
@@ -84,13 +97,19 @@ def test_a_hung_smsbox_times_out_and_the_report_settles_the_send(stopped: Kannel
 
     result, receipts = asyncio.run(run())
 
-    # The answer was lost, not the message: taken as sent, not refused.
+    # The answer was lost, not necessarily the message: taken as sent.
     assert result.accepted and not result.retryable
     assert "no answer from kannel" in result.reason
     assert "delivery report decides" in result.reason
     finals = [r for r in receipts if r.send_id == request.send_id and r.final]
-    assert [r.state for r in finals] == ["delivered"]
-    assert received_by(stopped, request.address) == 1
+    if finals:
+        # smsbox had queued it: delivered once, and its report says so
+        assert [r.state for r in finals] == ["delivered"]
+        assert received_by(stopped, request.address) == 1
+    else:
+        # smsbox dropped the request it could not answer: nothing went out,
+        # so the dispatcher's receipt timeout sending it again is safe
+        assert received_by(stopped, request.address) == 0
 
 
 def test_without_reports_a_lost_answer_is_a_retryable_refusal(stopped: KannelRig):
