@@ -369,10 +369,11 @@ def parse_circle(text: str, what: str = "circle") -> CapCircle:
         radius = float(parts[1])
     except ValueError:
         raise CapError(f"{what} radius {parts[1]!r} is not a number of km") from None
-    if not math.isfinite(radius):
-        raise CapError(f"{what} radius {radius} km is not a finite number")
-    if radius < 0:
-        raise CapError(f"{what} radius {radius} km is negative")
+    if not (math.isfinite(radius) and radius >= 0):
+        fault = "negative" if radius < 0 else "not finite"
+        raise CapError(
+            f"{what} radius {radius} km is {fault}; expected a finite radius >= 0 km"
+        )
     return CapCircle(lat, lon, radius)
 
 
