@@ -69,8 +69,8 @@ def spawned():
 # XXX: intermittent, cause not yet found; see the reason.
 @pytest.mark.xfail(
     reason=(
-        "failed in 1 of 3 clean runs (passed in the others): the rebalance after "
-        "the kill can leave the run short in faust 0.15.3, as in test_faults.py"
+        "failed in 1 of 3 clean runs and passed in the others; the cause is not "
+        "yet found"
     ),
     strict=False,
 )
