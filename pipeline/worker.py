@@ -23,6 +23,7 @@ from typing import Any
 
 import faust
 
+from pipeline import fetch
 from pipeline.admin import ensure_topics
 from pipeline.app import TABLES, changelog_topic, create_app
 from pipeline.kafka_security import client_kwargs
@@ -83,7 +84,7 @@ def run_here(settings: Settings, loglevel: str = "info") -> None:
             settings.metrics_port, addr=settings.metrics_bind, registry=metrics.registry
         )
     commit_only_what_agents_took()
-    report_offset_gaps()
+    fetch.install()
     app = create_app(settings, metrics)
     journal = settings.extra.get("offset_journal")
     if journal:
@@ -136,39 +137,6 @@ def commit_only_what_agents_took() -> None:
 
     ack.ews_checked = True  # type: ignore[attr-defined]
     Consumer.ack = ack  # type: ignore[method-assign]
-
-
-def report_offset_gaps() -> None:
-    """Log every run of records faust's fetcher is about to skip.
-
-    faust 0.15.3 keeps the last offset it read per partition and treats a
-    later record more than one offset ahead as the far side of a "gap"
-    (meant for compacted topics and transaction markers), which it then
-    counts as done and commits past. After the rebalances of repeated worker
-    kills, records read but never delivered fall into such gaps and are lost
-    (``tests/integration/test_faults.py`` saw warnings go so). The topics
-    agents read have no gaps of their own, so each one is logged as an error
-    with the offsets, for the operator and the tests.
-    """
-    from faust.transport.consumer import Consumer  # noqa: PLC0415
-
-    faust_add_gap = Consumer._add_gap
-    if getattr(faust_add_gap, "ews_checked", False):
-        return
-
-    async def _add_gap(self: Consumer, tp: Any, start: int, end: int) -> None:
-        # XXX: faust commits past these records; logged, not yet prevented.
-        logger.error(
-            "consumer skips %s[%d] offsets %d to %d (faust's gap handling)",
-            tp.topic,
-            tp.partition,
-            start,
-            end - 1,
-        )
-        await faust_add_gap(self, tp, start, end)
-
-    _add_gap.ews_checked = True  # type: ignore[attr-defined]
-    Consumer._add_gap = _add_gap  # type: ignore[method-assign]
 
 
 class OffsetJournal(faust.Sensor):

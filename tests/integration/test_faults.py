@@ -437,16 +437,6 @@ def due(kill: Kill, journal: Journal) -> bool:
     return journal.progress(kill.topic) >= kill.at
 
 
-# XXX: a known failure, not fixed: see the reason.
-@pytest.mark.xfail(
-    reason=(
-        "faust 0.15.3 commits past records its fetcher read but never delivered "
-        "when kills follow each other (its offset-gap handling, logged by "
-        "pipeline.worker.report_offset_gaps); seen as 11 to 39 of 185 CAP "
-        "alerts missing after seven kills"
-    ),
-    strict=False,
-)
 def test_workers_killed_at_random_points_lose_nothing(
     kafka_bootstrap, scenario, reference, tmp_path, spawned
 ):
