@@ -19,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -71,12 +73,17 @@ def changelog_topic(settings: Settings, table: str) -> str:
 def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     """Build the faust app with every agent registered."""
     metrics = metrics or make_metrics()
+    # Tables live in memory and their changelogs; faust still makes a
+    # directory for them, kept out of the working directory.
+    datadir = Path(tempfile.gettempdir()) / "ews-faust" / settings.app_id
+    datadir.parent.mkdir(exist_ok=True)
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
         # TLS and SASL of the settings (pipeline.kafka_security); None: PLAINTEXT
         broker_credentials=broker_credentials(settings),
         store="memory://",
+        datadir=str(datadir),
         # Tables store JSON; topics carry raw bytes (see Wiring).
         key_serializer="json",
         value_serializer="json",
@@ -122,6 +129,8 @@ class Wiring:
                 "obs.gauge",
                 "obs.fire",
                 "obs.geo",
+                "geo.towns",
+                "fire.counties",
                 "rain.area",
                 "warnings",
                 "alerts.cap",
@@ -233,10 +242,14 @@ class Wiring:
         timestamp: float | None = None,
         *,
         wait: bool = False,
+        partition: int | None = None,
     ) -> None:
         """Send ``msg``; with ``wait``, return once the broker has taken it."""
         delivered = await self.topics[topic].send(
-            key=key.encode(), value=registry.encode(msg), timestamp=timestamp
+            key=key.encode(),
+            value=registry.encode(msg),
+            timestamp=timestamp,
+            partition=partition,
         )
         if wait:
             await delivered

@@ -38,7 +38,8 @@ logger = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SCENARIO = REPO / "data" / "scenarios" / "zhaoqing-exercise"
 SOURCES = ("obs.radar", "obs.gauge", "rain.area", "warnings")
-SOURCES += ("obs.fire", "obs.geo")
+# the hazard feeds, and the hand-over topics their agents read back
+SOURCES += ("obs.fire", "obs.geo", "fire.counties", "geo.towns")
 OUTPUTS = ("rain.area", "warnings", "alerts.cap", "deadletter")
 
 

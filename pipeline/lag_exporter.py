@@ -40,6 +40,7 @@ from pipeline.topics import ALL
 logger = logging.getLogger(__name__)
 
 SOURCES = ("obs.radar", "obs.gauge", "rain.area", "warnings")
+SOURCES += ("obs.fire", "obs.geo", "fire.counties", "geo.towns")
 FEEDS = ("obs.radar", "obs.gauge")
 FETCH_GUARD_S = 5.0
 

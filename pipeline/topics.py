@@ -88,6 +88,14 @@ OBS_FIRE = TopicSpec(
     "obs.fire", 4, 7 * DAY_MS, "delete", "station id", None,
     "fire-weather station observations",
 )  # fmt: skip
+GEO_TOWNS = TopicSpec(
+    "geo.towns", 4, 2 * DAY_MS, "delete", "town code", "geo_town/1",
+    "geological evidence and earthquake raises handed from sites to towns",
+)  # fmt: skip
+FIRE_COUNTIES = TopicSpec(
+    "fire.counties", 4, 2 * DAY_MS, "delete", "county code", "fire_county/1",
+    "a station's FWI codes for a noon, handed to its county",
+)  # fmt: skip
 RAIN_AREA = TopicSpec(
     "rain.area", 4, 2 * DAY_MS, "delete", "town code", "area_rain/1",
     "area rain statistics per town and accumulation step",
@@ -118,6 +126,8 @@ ALL: tuple[TopicSpec, ...] = (
     OBS_GAUGE,
     OBS_GEO,
     OBS_FIRE,
+    GEO_TOWNS,
+    FIRE_COUNTIES,
     RAIN_AREA,
     WARNINGS,
     ALERTS_CAP,

@@ -2,9 +2,13 @@
 
 ::
 
-    obs.fire --fire agent--> warnings (forest_fire, per county)
-    obs.geo  --geo agent---> warnings (landslide, per town)
+    obs.fire --station agent--> fire.counties --county agent--> warnings
+    obs.geo  --site agent-----> geo.towns     --town agent----> warnings
                  \\--bad record--> deadletter
+
+(forest_fire per county, landslide per town). The hand-over topics are
+keyed by county or town code, so all the evidence of one area meets in one
+partition whichever workers read its stations and sites.
 
 Each hazard has a scoring module (:mod:`.fire_scoring`, :mod:`.geo_scoring`)
 that turns one decoded record and the table entries it touches into new

@@ -1,11 +1,16 @@
-"""The forest-fire agent: ``obs.fire`` to county warnings on ``warnings``.
+"""The forest-fire agents: ``obs.fire`` to county warnings on ``warnings``.
 
-One agent reads ``fire_obs/1`` records (keyed by station id), carries each
-station's FWI codes in the table ``fire_stations`` (keyed by station id, so
-co-partitioned with the records) and each county's warning in
-``fire_counties``, and publishes the decisions of
-:class:`pipeline.hazards.fire_scoring.FireScorer`. A record that does not
-decode, fails ``fire_obs/1`` or carries an impossible value goes to the
+The station agent reads ``fire_obs/1`` records (keyed by station id),
+carries each station's FWI codes in the table ``fire_stations`` (keyed by
+station id, so co-partitioned with the records) and hands each new noon's
+codes to its county on ``fire.counties`` (``fire_county/1``, keyed by
+county code). The county agent reads those, keeps each county's warning in
+``fire_counties`` and publishes the decisions of
+:class:`pipeline.hazards.fire_scoring.FireScorer`. A county's stations sit
+in different partitions of ``obs.fire``, which different workers may hold;
+on ``fire.counties`` they meet in the county's one partition, so every
+worker count decides a county from all its stations. A record that does not
+decode, fails its schema or carries an impossible value goes to the
 dead-letter topic (``Wiring._agent``).
 """
 
@@ -23,6 +28,7 @@ from models.region import Region
 from pipeline.agents.scoring import parse_time
 from pipeline.hazards.fire_scoring import FireScorer
 from pipeline.staging import Staged
+from pipeline.topics import by_name
 
 logger = logging.getLogger(__name__)
 
@@ -39,48 +45,49 @@ def fire_scorer(region: Region, status: str) -> FireScorer:
     )
 
 
-def partition_by_own_key(table: Any) -> None:
-    """Write a table's changelog records to a partition chosen by their own key.
+def partition_of(key: str, partitions: int) -> int:
+    """The partition of a town- or county-keyed hand-over topic for ``key``.
 
-    faust writes a changelog record to the partition of the record being
-    processed, which is right for a table keyed like its source topic. An
-    entry written from records of several partitions would then have its
-    history spread over several changelog partitions, and a restarted
-    worker, which recovers partitions in no set order, could end with an
-    older value. Here the partition is the CRC-32 of the key, modulo the
-    table's partitions: one history per key, whatever the source record.
-    (faust's own ``use_partitioner`` asks the producer for the topic's
-    metadata, which it lacks for a changelog it has not written to yet.)
+    The CRC-32 of the key, modulo the partitions: the sending agent picks
+    the partition itself, so the receiving agent can tell which keys a
+    partition holds (its earthquake clock decides only those), and the
+    tables it writes, whose changelogs follow the partition of the record
+    being processed, keep one history per key.
     """
-    partitions = int(table.partitions)
-
-    def partition_for_key(key: Any) -> int:
-        return zlib.crc32(str(key).encode("utf-8")) % partitions
-
-    table.partition_for_key = partition_for_key
+    return zlib.crc32(key.encode("utf-8")) % partitions
 
 
 def register(wiring: Any) -> None:
-    """Attach the forest-fire agent to a :class:`pipeline.app.Wiring`."""
+    """Attach the forest-fire agents to a :class:`pipeline.app.Wiring`."""
     fire = fire_scorer(wiring.cap.region, wiring.settings.extra.get("status", "Actual"))
     stations, counties = (wiring.tables[name] for name in TABLES)
-    # A county entry is written from the records of each of its stations,
-    # which may sit in different partitions.
-    # XXX: correct with one worker; with several, a county whose stations are
-    # read by different workers needs a county-keyed topic to meet in.
-    partition_by_own_key(counties)
+    partitions = by_name("fire.counties").partitions
     skew = timedelta(seconds=wiring.settings.clock_skew_s)
 
     async def on_fire(message: Any, msg: dict[str, Any]) -> None:
-        started = message.timestamp or time.time()
         where = f"station {msg['station']['id']}"
         check_not_future(
             parse_time(msg["time"]), datetime.now(UTC), where=where, allowed_skew=skew
         )
-        held = Staged(stations), Staged(counties)
-        for ev in fire.score(msg, *held):
+        held = Staged(stations)
+        for record in fire.station_step(msg, held):
+            county = record["county"]
+            await wiring._publish(
+                "fire.counties",
+                county,
+                record,
+                message.timestamp,
+                wait=True,
+                partition=partition_of(county, partitions),
+            )
+        held.apply()  # once the records are on Kafka (pipeline.staging)
+
+    async def on_county(message: Any, record: dict[str, Any]) -> None:
+        started = message.timestamp or time.time()
+        held = Staged(counties)
+        for ev in fire.county_step(record, held):
             await wiring._warn(ev, started)
-        for view in held:  # once the events are on Kafka (pipeline.staging)
-            view.apply()
+        held.apply()
 
     wiring._agent("obs.fire", "fire_obs/1", on_fire)
+    wiring._agent("fire.counties", "fire_county/1", on_county)

@@ -107,6 +107,21 @@ class FireScorer:
     ) -> list[dict[str, Any]]:
         """Take one ``fire_obs/1`` record; update both tables; return events.
 
+        :meth:`station_step` then :meth:`county_step`, as one worker holding
+        every county would; the agent runs the two steps on either side of
+        the county-keyed topic ``fire.counties``.
+        """
+        events: list[dict[str, Any]] = []
+        for record in self.station_step(msg, stations):
+            events += self.county_step(record, counties)
+        return events
+
+    def station_step(
+        self, msg: dict[str, Any], stations: MutableMapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Take one ``fire_obs/1`` record; update its station; return the
+        ``fire_county/1`` record of a new noon's codes (none otherwise).
+
         Raises
         ------
         UnknownReferenceError
@@ -156,13 +171,34 @@ class FireScorer:
             lat_adjust=self.lat_adjust,
         )
 
-        # The county entry first: if the worker stops between the two writes,
-        # the re-read record finds the station not yet advanced and goes
-        # through again, and the lifecycle ignores the noon it has seen.
-        events = self._county(county, sid, codes, t, counties)
         entry.update(state.to_dict(), noon=t.timestamp(), codes=codes.to_dict())
         stations[sid] = entry
-        return events
+        return [
+            {
+                "schema": "fire_county/1",
+                "county": county,
+                "station": sid,
+                "time": msg["time"],
+                "codes": codes.to_dict(),
+            }
+        ]
+
+    def county_step(
+        self, record: dict[str, Any], counties: MutableMapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Take one ``fire_county/1`` record; update the county; return events.
+
+        A record read twice (a worker stopped before its station entry was
+        written reads its observation again) finds its noon decided and
+        changes nothing.
+        """
+        return self._county(
+            record["county"],
+            record["station"],
+            record["codes"],
+            parse_time(record["time"]),
+            counties,
+        )
 
     def _hourly(
         self, msg: dict[str, Any], t: datetime, entry: dict[str, Any], where: str
@@ -221,7 +257,7 @@ class FireScorer:
         self,
         county: str,
         sid: str,
-        codes: fwi.FwiCodes,
+        codes: Mapping[str, float],
         t: datetime,
         table: MutableMapping[str, Any],
     ) -> list[dict[str, Any]]:
@@ -230,7 +266,7 @@ class FireScorer:
         ts, day = t.timestamp(), t.date().isoformat()
         same_day = entry.get("day") == day
         by_station = dict(entry.get("stations") or {}) if same_day else {}
-        by_station[sid] = {k: getattr(codes, k) for k in CODES}
+        by_station[sid] = {k: codes[k] for k in CODES}
         members = {
             s: last
             for s, last in (entry.get("members") or {}).items()

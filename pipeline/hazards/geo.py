@@ -5,11 +5,16 @@
 ``slope_sensor/1`` (keyed by site id) and ``quake_event/1`` (keyed by the
 seismic network). :func:`decode_geo` decodes a record as the schema it
 declares; one of another schema, or one that fails its own, goes to the
-dead-letter topic like any bad record (``Wiring._agent``). The agent keeps
+dead-letter topic like any bad record (``Wiring._agent``). The site agent keeps
 the gauge and sensor windows in ``geo_sites`` (keyed by ``rain:<gauge>`` or
-``sensor:<sensor>``, written from the site's own partition) and the town
-evidence and warnings in ``geo_towns``, and publishes the decisions of
-:class:`pipeline.hazards.geo_scoring.GeoScorer`.
+``sensor:<sensor>``, written from the site's own partition) and hands the
+new evidence to each town the site stands for on ``geo.towns``
+(``geo_town/1``, keyed by town code); an earthquake goes there once per
+partition, with the towns of that partition it raises. The town agent reads
+``geo.towns``, keeps the town evidence and warnings in ``geo_towns`` and
+publishes the decisions of :class:`pipeline.hazards.geo_scoring.GeoScorer`.
+So a town whose gauges and sensors sit in partitions of ``obs.geo`` held by
+different workers is still decided from all of them, in its one partition.
 """
 
 from __future__ import annotations
@@ -25,9 +30,10 @@ from models.landslide import load_thresholds
 from models.quality import check_not_future
 from models.region import Region
 from pipeline.agents.scoring import parse_time
-from pipeline.hazards.fire import partition_by_own_key
+from pipeline.hazards.fire import partition_of
 from pipeline.hazards.geo_scoring import GeoScorer
 from pipeline.staging import Staged
+from pipeline.topics import by_name
 from schemas import registry
 from schemas.errors import ParseError, SchemaError
 
@@ -84,28 +90,65 @@ def decode_geo(raw: bytes) -> dict[str, Any]:
 
 
 def register(wiring: Any) -> None:
-    """Attach the geological-hazard agent to a :class:`pipeline.app.Wiring`."""
+    """Attach the geological-hazard agents to a :class:`pipeline.app.Wiring`."""
     geo = geo_scorer(wiring.cap.region, wiring.settings.extra.get("status", "Actual"))
     sites, towns = (wiring.tables[name] for name in TABLES)
-    # A town entry is written from the records of its gauges and sensors and
-    # from earthquakes, which are keyed otherwise.
-    # XXX: correct with one worker; with several, a town whose evidence is
-    # read by different workers needs a town-keyed topic to meet in.
-    partition_by_own_key(towns)
+    partitions = by_name("geo.towns").partitions
     skew = timedelta(seconds=wiring.settings.clock_skew_s)
 
     async def on_geo(message: Any, msg: dict[str, Any]) -> None:
-        started = message.timestamp or time.time()
         check_not_future(
             parse_time(msg["time"]),
             datetime.now(UTC),
             where=f"obs.geo {msg['schema']} record",
             allowed_skew=skew,
         )
-        held = Staged(sites), Staged(towns)
-        for ev in geo.score(msg, *held):
+        held = Staged(sites)
+        for record in geo.site_step(msg, held):
+            for key, partition, part in _hand_over(record, partitions):
+                await wiring._publish(
+                    "geo.towns",
+                    key,
+                    part,
+                    message.timestamp,
+                    wait=True,
+                    partition=partition,
+                )
+        held.apply()  # once the records are on Kafka (pipeline.staging)
+
+    async def on_town(message: Any, record: dict[str, Any]) -> None:
+        started = message.timestamp or time.time()
+        held = Staged(towns)
+
+        def mine(code: str) -> bool:
+            return partition_of(code, partitions) == message.partition
+
+        for ev in geo.town_step(record, held, mine):
             await wiring._warn(ev, started)
-        for view in held:  # once the events are on Kafka (pipeline.staging)
-            view.apply()
+        held.apply()
 
     wiring._agent("obs.geo", decode_geo, on_geo)
+    wiring._agent("geo.towns", "geo_town/1", on_town)
+
+
+def _hand_over(
+    record: dict[str, Any], partitions: int
+) -> list[tuple[str, int, dict[str, Any]]]:
+    """``(key, partition, record)`` to send for one ``geo_town/1`` record.
+
+    Evidence goes to its town's partition; an earthquake to every
+    partition, each copy raising only the towns that partition holds (and
+    keyed by the event, since it stands for no one town).
+    """
+    if record["kind"] == "evidence":
+        town = record["town"]
+        return [(town, partition_of(town, partitions), record)]
+    parts = []
+    for p in range(partitions):
+        raised = {
+            code: r
+            for code, r in record["raised"].items()
+            if partition_of(code, partitions) == p
+        }
+        parts.append((record["event_id"], p, dict(record, raised=raised)))
+    return parts

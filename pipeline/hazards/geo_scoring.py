@@ -113,6 +113,24 @@ class GeoScorer:
     ) -> list[dict[str, Any]]:
         """Take one decoded ``obs.geo`` record; update the tables; return events.
 
+        :meth:`site_step` then :meth:`town_step` of each town record, as
+        one worker holding every town would; the agent runs the two steps
+        on either side of the town-keyed topic ``geo.towns``.
+        """
+        events: list[dict[str, Any]] = []
+        for record in self.site_step(msg, sites):
+            events += self.town_step(record, towns)
+        return events
+
+    def site_step(
+        self, msg: dict[str, Any], sites: MutableMapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Take one ``obs.geo`` record; update its site; return town records.
+
+        The records (``geo_town/1``) carry the new evidence to each town the
+        gauge or sensor stands for, or an earthquake's raise of the towns in
+        its reach; a record not newer than its site's last gives none.
+
         Raises
         ------
         UnknownReferenceError
@@ -123,7 +141,7 @@ class GeoScorer:
         """
         kind = msg["schema"]
         if kind == "quake_event/1":
-            return self._quake(msg, towns)
+            return [self._raise(msg)]
         if kind == "geo_rain/1":
             place, key, what = msg["gauge"], f"rain:{msg['gauge']['id']}", "rain"
             step: Callable[..., Any] = self.rain.step
@@ -142,15 +160,65 @@ class GeoScorer:
             logger.debug("%s %s at %s: not newer; skipped", kind, name, msg["time"])
             return []
         entry, evidence = result
-        now = parse_time(msg["time"])
-
-        def put(town: dict[str, Any]) -> None:
-            town.setdefault(what, {})[name] = evidence
-
-        events = [self._decide(code, now, towns, put) for code in codes]
-        # The site entry last: a record re-read after a stop between the
-        # writes goes through again, and the lifecycle ignores a time it saw.
         sites[key] = entry
+        return [
+            {
+                "schema": "geo_town/1",
+                "kind": "evidence",
+                "time": msg["time"],
+                "town": code,
+                "what": what,
+                "name": name,
+                "evidence": evidence,
+            }
+            for code in codes
+        ]
+
+    def town_step(
+        self,
+        record: dict[str, Any],
+        towns: MutableMapping[str, Any],
+        mine: Callable[[str], bool] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Take one ``geo_town/1`` record; update the towns; return events.
+
+        An earthquake record decides the towns it raises and, as a clock,
+        every town whose ``next_tick`` has come; ``mine`` keeps that to the
+        towns of the record's partition (all towns without it).
+        """
+        now = parse_time(record["time"])
+        if record["kind"] == "evidence":
+            what, name, evidence = record["what"], record["name"], record["evidence"]
+
+            def put(town: dict[str, Any]) -> None:
+                town.setdefault(what, {})[name] = evidence
+
+            event = self._decide(record["town"], now, towns, put)
+            return [] if event is None else [event]
+        raised = record["raised"]
+        due = {
+            code
+            for code, entry in towns.items()
+            if entry
+            and (mine is None or mine(code))
+            and entry.get("next_tick") is not None
+            and entry["next_tick"] <= now.timestamp()
+        }
+
+        def put_for(code: str) -> Callable[[dict[str, Any]], None]:
+            def put(town: dict[str, Any]) -> None:
+                r = raised.get(code)
+                if r is not None:
+                    town.setdefault("quakes", {})[r["event_id"]] = {
+                        k: r[k] for k in ("time", "until", "magnitude", "distance_km")
+                    }
+
+            return put
+
+        events = [
+            self._decide(code, now, towns, put_for(code))
+            for code in sorted(set(raised) | due)
+        ]
         return [ev for ev in events if ev is not None]
 
     def _known(self, codes: list[str], what: str) -> None:
@@ -160,9 +228,8 @@ class GeoScorer:
                 f"{what} stands for towns {unknown} the region does not have"
             )
 
-    def _quake(
-        self, msg: dict[str, Any], towns: MutableMapping[str, Any]
-    ) -> list[dict[str, Any]]:
+    def _raise(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """The ``geo_town/1`` record of an earthquake: the towns it raises."""
         event = QuakeEvent(
             event_id=msg["event_id"],
             time=parse_time(msg["time"]),
@@ -177,7 +244,13 @@ class GeoScorer:
             updated=parse_time(msg["updated"]),
         )
         raised = {
-            r.town: r
+            r.town: {
+                "event_id": r.event_id,
+                "time": r.raised_from.timestamp(),
+                "until": r.raised_until.timestamp(),
+                "magnitude": r.magnitude,
+                "distance_km": r.distance_km,
+            }
             for r in quake_risk(
                 event,
                 self.towns,
@@ -186,33 +259,13 @@ class GeoScorer:
                 self.risk.duration_h,
             )
         }
-        now = event.time
-        due = {
-            code
-            for code, entry in towns.items()
-            if entry
-            and entry.get("next_tick") is not None
-            and entry["next_tick"] <= now.timestamp()
+        return {
+            "schema": "geo_town/1",
+            "kind": "quake",
+            "time": msg["time"],
+            "event_id": msg["event_id"],
+            "raised": raised,
         }
-
-        def put_for(code: str) -> Callable[[dict[str, Any]], None]:
-            def put(town: dict[str, Any]) -> None:
-                r = raised.get(code)
-                if r is not None:
-                    town.setdefault("quakes", {})[r.event_id] = {
-                        "time": r.raised_from.timestamp(),
-                        "until": r.raised_until.timestamp(),
-                        "magnitude": r.magnitude,
-                        "distance_km": r.distance_km,
-                    }
-
-            return put
-
-        events = [
-            self._decide(code, now, towns, put_for(code))
-            for code in sorted(set(raised) | due)
-        ]
-        return [ev for ev in events if ev is not None]
 
     def _decide(
         self,

@@ -22,7 +22,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from models.region import default_region
 from pipeline.deadletter import dead_letter
+from pipeline.hazards.fire import fire_scorer
+from pipeline.hazards.geo import geo_scorer
 from schemas import registry
 from schemas.errors import SchemaError
 from tests.fuzz import (
@@ -124,14 +127,28 @@ def frame() -> dict[str, Any]:
     return radar.frame_message(np.ones((radar.GRID.ny, radar.GRID.nx)), radar.START)
 
 
+def geo_town() -> dict[str, Any]:
+    """The town record the geological agent makes of the fuzzed gauge base."""
+    scorer = geo_scorer(default_region(), "Actual")
+    return scorer.site_step(hazards.RAIN, {})[0]
+
+
+def fire_county() -> dict[str, Any]:
+    """The county record the fire agent makes of the fuzzed station base."""
+    scorer = fire_scorer(default_region(), "Actual")
+    return scorer.station_step(hazards.FIRE, {})[0]
+
+
 BASES = {
     "area_rain/1": lambda: rain.RADAR,
     "cap_alert/1": cap_alert,
     "deadletter/1": letter,
     "dispatch_order/1": lambda: ORDER,
+    "fire_county/1": fire_county,
     "fire_obs/1": lambda: hazards.FIRE,
     "gauge_obs/1": lambda: GAUGE,
     "geo_rain/1": lambda: hazards.RAIN,
+    "geo_town/1": geo_town,
     "quake_event/1": lambda: hazards.QUAKE,
     "radar_frame/1": frame,
     "receipt/1": lambda: RECEIPT,

@@ -59,7 +59,7 @@ def settle(settings: Settings) -> None:
     wait_caught_up(
         settings.bootstrap,
         settings.app_id,
-        [settings.topic("obs.fire"), settings.topic("warnings")],
+        [settings.topic(t) for t in ("obs.fire", "fire.counties", "warnings")],
         [settings.topic(t) for t in ("warnings", "alerts.cap", "deadletter")],
     )
 

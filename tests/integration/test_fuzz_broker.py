@@ -143,7 +143,8 @@ def test_hostile_records_are_processed_or_dead_lettered(
     try:
         worker.wait_ready()
         producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-        sources = [settings.topic(t) for t in SOURCES]
+        # and the hand-over topics the hazard agents read back
+        sources = [settings.topic(t) for t in (*SOURCES, "fire.counties", "geo.towns")]
         outputs = [settings.topic(t) for t in OUTPUTS]
         for topic, raw in first:
             producer.send(settings.topic(topic), key=key_of(raw), value=raw)

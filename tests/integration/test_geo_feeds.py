@@ -35,7 +35,7 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 QUAKE = ROOT / "data/samples/geology/usgs_quake"
-TOPICS = ("obs.fire", "obs.geo", "warnings")
+TOPICS = ("obs.fire", "obs.geo", "fire.counties", "geo.towns", "warnings")
 OUTPUTS = ("warnings", "alerts.cap", "deadletter")
 NEAR = (112.47, 23.15)  # in Chengdong Subdistrict, Duanzhou
 

@@ -66,14 +66,6 @@ def spawned():
     yield from spawned_workers()
 
 
-# XXX: intermittent, cause not yet found; see the reason.
-@pytest.mark.xfail(
-    reason=(
-        "failed in 1 of 3 clean runs and passed in the others; the cause is not "
-        "yet found"
-    ),
-    strict=False,
-)
 def test_survivor_takes_every_partition_and_the_run_completes_the_same(
     kafka_bootstrap, scenario, reference, tmp_path, spawned
 ):

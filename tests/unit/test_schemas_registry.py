@@ -220,6 +220,8 @@ SAMPLES: dict[str, Callable[[], dict[str, Any]]] = {
 SAMPLED_ELSEWHERE = {
     "dispatch_order/1": "tests/unit/test_dispatch_records.py",
     "receipt/1": "tests/unit/test_dispatch_records.py",
+    "geo_town/1": "tests/unit/test_hand_over.py",
+    "fire_county/1": "tests/unit/test_hand_over.py",
 }
 
 
