@@ -149,7 +149,7 @@ class Wiring:
         names = {t.code: t.name for t in region.towns}
         status = settings.extra.get("status", "Actual")
         rules = load_ruleset(settings.rainstorm_ruleset)
-        self.rain = RainstormScorer(rules, names, status)
+        self.rain = RainstormScorer(rules, names, status, frozenset(names))
         self.radar = RadarAreas(region, rules.area_statistic, rules.windows_h)
         self.flood = FloodScorer(
             FloodParams(),

@@ -50,7 +50,7 @@ def score_scenario(
     names = {t.code: t.name for t in region.towns}
     rules = load_ruleset(scenario.rulesets.get("rainstorm", settings.rainstorm_ruleset))
     radar = RadarAreas(region, rules.area_statistic, rules.windows_h)
-    rain = RainstormScorer(rules, names, scenario.status)
+    rain = RainstormScorer(rules, names, scenario.status, frozenset(names))
     flood = FloodScorer(
         FloodParams(),
         Timing(

@@ -28,7 +28,7 @@ from models.stage_forecast import (
     rate_forecast,
     rate_of_rise,
 )
-from schemas.errors import ConfigError, SchemaError
+from schemas.errors import ConfigError, SchemaError, UnknownReferenceError
 
 logger = logging.getLogger(__name__)
 
@@ -114,11 +114,15 @@ class RainstormScorer:
         Area code to display name.
     status : str
         CAP status of the warnings (Actual, Exercise, Test).
+    areas : frozenset of str, optional
+        The area codes a warning can be issued for (the region's towns); a
+        record for any other is refused. None takes every code.
     """
 
     rules: RuleSet
     names: dict[str, str]
     status: str = "Actual"
+    areas: frozenset[str] | None = None
 
     @property
     def timing(self) -> Timing:
@@ -141,12 +145,23 @@ class RainstormScorer:
         A radar record brings its window totals; a gauge record brings the
         rain of its step, which is rolled in ``window``.
 
+        Raises
+        ------
+        UnknownReferenceError
+            The record is for an area outside ``areas``.
+
         Returns
         -------
         (window, state, events)
             New table entries for the area and the warning events to publish.
         """
         code = msg["area_code"]
+        if self.areas is not None and code not in self.areas:
+            raise UnknownReferenceError(
+                f"area_rain/1 record for {code!r} at {msg['time']}: the region has "
+                f"no area of that code ({len(self.areas)} areas); no warning could "
+                "reach it"
+            )
         end = parse_time(msg["time"])
         where = f"area_rain for {code} at {msg['time']}"
         check_rain_mm(float(msg["rain_mm"]), int(msg["step_s"]), where=where)
