@@ -130,12 +130,23 @@ class _Unsupported(Exception):
 def _all(checks: list[Check]) -> Check:
     if len(checks) == 1:
         return checks[0]
-    return lambda v: all(check(v) for check in checks)
+    steps = tuple(checks)
+
+    def check(v: Any) -> bool:
+        # a plain loop: a generator per value costs more than the checks
+        for step in steps:
+            if not step(v):
+                return False
+        return True
+
+    return check
 
 
 def _compile_type(kind: str | list[str]) -> Check:
     kinds = [kind] if isinstance(kind, str) else kind
     tests = [_TYPES[k] for k in kinds]
+    if len(tests) == 1:
+        return tests[0]
     return lambda v: any(test(v) for test in tests)
 
 
