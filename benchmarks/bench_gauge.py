@@ -2,7 +2,9 @@
 
 The physical baseline is a bare aiokafka consumer reading the same topic
 from the same broker (no decoding, no state), once as is and once with
-``json.loads`` of every value. Against it: the flood agent of one ews
+``json.loads`` of every value. Between the two sits faust's own floor, a
+worker of the same options whose agent drops every record
+(:mod:`benchmarks.faust_floor`). Against them: the flood agent of one ews
 worker, then of two workers in one group, each on a topic of its own that
 is loaded before the workers start; the rate is taken from the moment a
 fifth of the records were committed to the moment all were
@@ -16,7 +18,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +82,42 @@ def bare_rate(bootstrap: str, topic: str, total: int, decode: bool = False) -> d
     return asyncio.run(_bare(bootstrap, topic, total, decode))
 
 
+def floor_rate(
+    bootstrap: str, topic: str, total: int, *, stock: bool = False
+) -> dict[str, Any]:
+    """Records per second faust's do-nothing agent takes off ``topic``
+    (with faust's own fetch loop if ``stock``)."""
+    group = f"ews-floor-{uuid.uuid4().hex[:8]}"
+    log = Path(tempfile.gettempdir()) / f"{group}.log"
+    command = [sys.executable, "-m", "benchmarks.faust_floor", bootstrap, topic, group]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            command + (["stock"] if stock else []),
+            cwd=Path(__file__).resolve().parents[1],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        cpu0 = cpu_seconds(proc.pid)
+        seen = follow(bootstrap, group, topic, total)
+        cpu = cpu_seconds(proc.pid) - cpu0
+    except RuntimeError as exc:
+        raise RuntimeError(f"{exc}; the floor's log is {log}") from None
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return {
+        "records": total,
+        "rate": seen.rate(),
+        "seconds": round(seen.seconds, 2),
+        "cpu_us_per_record": round(cpu / total * 1e6, 1),
+    }
+
+
 def worker_rate(
     rig: Rig, load: GaugeLoad, records: int, workers: int
 ) -> tuple[dict[str, Any], str]:
@@ -104,15 +146,22 @@ def run(rig: Rig, records: int = 100_000, stations: int = 1000) -> dict[str, Any
     one, topic = worker_rate(rig, load, records, 1)
     bare = bare_rate(rig.bootstrap, topic, one["records"])
     decoded = bare_rate(rig.bootstrap, topic, one["records"], decode=True)
+    floor = floor_rate(rig.bootstrap, topic, one["records"])
+    stock = floor_rate(rig.bootstrap, topic, one["records"], stock=True)
     two, _ = worker_rate(rig, load, records, 2)
     return {
         "stations": stations,
         "live_stations": sum(1 for n in range(stations) if load.is_live(n)),
         "bare_aiokafka": bare,
         "bare_aiokafka_json": decoded,
+        "faust_floor": floor,
+        "faust_floor_stock": stock,
         "one_worker": one,
         "two_workers": two,
         "ratio_to_bare": one["rate"] / bare["rate"],
         "ratio_to_bare_json": one["rate"] / decoded["rate"],
+        "floor_to_bare": floor["rate"] / bare["rate"],
+        "floor_over_stock": floor["rate"] / stock["rate"],
+        "ratio_to_floor": one["rate"] / floor["rate"],
         "two_over_one": two["rate"] / one["rate"],
     }

@@ -9,7 +9,8 @@ for the run unless ``--bootstrap`` names one) with fresh topics each:
 
 - ``gauge``: gauge observations per second through the flood agent with
   one and with two workers, against a bare aiokafka consumer reading the
-  same topic (:mod:`benchmarks.bench_gauge`);
+  same topic and a faust agent that drops every record, with ews's fetch
+  loop and faust's own (:mod:`benchmarks.bench_gauge`);
 - ``latency``: observation-to-CAP latency, p50 and p99, at a steady load
   (:mod:`benchmarks.bench_latency`);
 - ``radar``: radar frames per minute through the radar and rainstorm
@@ -79,12 +80,30 @@ def table(results: dict[str, Any]) -> Table:
             "rec/s",
             "",
         )
+        floor = g.get("faust_floor")
+        if floor:
+            out.add_row(
+                "faust agent that drops each record",
+                _f(floor["rate"]),
+                "rec/s",
+                f"ratio to bare {g['floor_to_bare']:.3f}; "
+                f"{_f(floor['cpu_us_per_record'])} us CPU per record",
+            )
+        stock = g.get("faust_floor_stock")
+        if stock:
+            out.add_row(
+                "the same, faust's own fetch loop",
+                _f(stock["rate"]),
+                "rec/s",
+                f"ews's fetch loop {g['floor_over_stock']:.2f} x this",
+            )
         out.add_row(
             "flood agent, 1 worker",
             _f(one["rate"]),
             "obs/s",
             f"ratio to bare {g['ratio_to_bare']:.3f}, "
-            f"to bare+json {g['ratio_to_bare_json']:.3f}",
+            f"to bare+json {g['ratio_to_bare_json']:.3f}"
+            + (f", to faust floor {g['ratio_to_floor']:.3f}" if floor else ""),
         )
         out.add_row(
             "flood agent, 2 workers",

@@ -70,39 +70,43 @@ def changelog_topic(settings: Settings, table: str) -> str:
     return f"{settings.app_id}-{table}-changelog"
 
 
-def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
-    """Build the faust app with every agent registered."""
-    metrics = metrics or make_metrics()
+def faust_options(settings: Settings) -> dict[str, Any]:
+    """The options of every faust app of ``settings`` (see :func:`create_app`)."""
     # Tables live in memory and their changelogs; faust still makes a
     # directory for them, kept out of the working directory.
     datadir = Path(tempfile.gettempdir()) / "ews-faust" / settings.app_id
     datadir.parent.mkdir(exist_ok=True)
-    app = faust.App(
-        settings.app_id,
-        broker=f"kafka://{settings.bootstrap}",
+    return {
+        "broker": f"kafka://{settings.bootstrap}",
         # TLS and SASL of the settings (pipeline.kafka_security); None: PLAINTEXT
-        broker_credentials=broker_credentials(settings),
-        store="memory://",
-        datadir=str(datadir),
+        "broker_credentials": broker_credentials(settings),
+        "store": "memory://",
+        "datadir": str(datadir),
         # Tables store JSON; topics carry raw bytes (see Wiring).
-        key_serializer="json",
-        value_serializer="json",
-        topic_partitions=4,
-        topic_allow_declare=False,
-        topic_disable_leader=True,
-        consumer_auto_offset_reset="earliest",
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=1.0,
-        broker_rebalance_timeout=20.0,
-        broker_commit_every=100,
-        broker_commit_interval=1.0,
-        stream_buffer_maxsize=64,
-        web_enabled=settings.web_port > 0,
-        web_bind="127.0.0.1",
-        web_port=settings.web_port or 6066,
-        producer_max_request_size=1_048_576,
-        consumer_max_fetch_size=4 * 1_048_576,
-    )
+        "key_serializer": "json",
+        "value_serializer": "json",
+        "topic_partitions": 4,
+        "topic_allow_declare": False,
+        "topic_disable_leader": True,
+        "consumer_auto_offset_reset": "earliest",
+        "broker_session_timeout": 10.0,
+        "broker_heartbeat_interval": 1.0,
+        "broker_rebalance_timeout": 20.0,
+        "broker_commit_every": 100,
+        "broker_commit_interval": 1.0,
+        "stream_buffer_maxsize": 64,
+        "web_enabled": settings.web_port > 0,
+        "web_bind": "127.0.0.1",
+        "web_port": settings.web_port or 6066,
+        "producer_max_request_size": 1_048_576,
+        "consumer_max_fetch_size": 4 * 1_048_576,
+    }
+
+
+def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
+    """Build the faust app with every agent registered."""
+    metrics = metrics or make_metrics()
+    app = faust.App(settings.app_id, **faust_options(settings))
     wiring = Wiring(app, settings, metrics)
     wiring.register()
     wiring.instrument()
