@@ -30,9 +30,10 @@ rain_hko
     ``rain/hko_rf_stations.csv``), ``source``.
 
 :meth:`Scenario.records` merges the feeds in time order with :func:`heapq.merge`
-over one generator per feed, so a radar feed holds one frame at a time. Radar
-files are read by the reader registered for their kind in
-:data:`RADAR_READERS`, imported only when a radar feed plays. A non-zero
+over one generator per feed, so a radar feed holds one frame at a time. Each
+kind's records are read by :mod:`connectors.feed_records`; radar files by
+the reader registered for their kind in :data:`RADAR_READERS`, imported
+only when a radar feed plays. A non-zero
 ``time_shift`` moves every record's time (and the time field in its message)
 by that much; ``"none"`` leaves times as recorded. A feed may carry its own
 ``time_shift`` too, added to the scenario's after its ``start``/``end`` clip
@@ -47,15 +48,14 @@ import importlib
 import logging
 import re
 import tomllib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from connectors import gauge_usgs, rain_hko
-from connectors.gauge_csv import DEFAULT_COLUMNS, ROLES, read_gauge_csv
-from connectors.station import Station, load_stations, to_message
+from connectors.gauge_csv import DEFAULT_COLUMNS, ROLES
+from connectors.station import Station, load_stations
 from models.quality import Rejection, parse_time
 from schemas.errors import ConfigError, InputError
 
@@ -199,6 +199,9 @@ class Scenario:
             yield record
 
     def _feed_records(self, feed: Feed) -> Iterator[ReplayRecord]:
+        # the readers import this module's classes: imported when a feed plays
+        from connectors.feed_records import FEED_READERS  # noqa: PLC0415
+
         rejected = self.rejected[feed.name]
         previous: datetime | None = None
         for record in FEED_READERS[feed.kind](feed, rejected):
@@ -401,7 +404,7 @@ def _feed(table: object, index: int, folder: Path, where: str) -> Feed:
     elif kind in ("gauge_csv", "gauge_usgs"):
         stations = _check_gauge(options, folder, f"{here}.options")
     elif kind in HAZARD_KINDS:
-        _hazard_feeds().check_options(
+        hazard_feeds().check_options(
             kind, options, lambda text, w: _resolve(folder, text, w), f"{here}.options"
         )
     else:
@@ -487,95 +490,7 @@ def load_scenario(path: str | Path) -> Scenario:
     return scenario
 
 
-def _radar_records(feed: Feed, rejected: list[Rejection]) -> Iterator[ReplayRecord]:
-    # Imported here: the radar stack (netCDF4, h5py, pyproj) loads only when a
-    # radar feed plays.
-    from connectors import radar_codec
-
-    module_name, function_name = RADAR_READERS[feed.kind]
-    read = getattr(importlib.import_module(module_name), function_name)
-    pattern = feed.options.get("pattern", RADAR_PATTERNS[feed.kind])
-    files = sorted(feed.path.glob(pattern)) if feed.path.is_dir() else [feed.path]
-    if not files:
-        raise ConfigError(f"feed {feed.name}: no {pattern} files in {feed.path}")
-    transposed = feed.options["transposed"]
-    for path in files:
-        try:
-            frame = read(path)
-            if "place_at" in feed.options:
-                lon, lat = feed.options["place_at"]
-            else:
-                lon, lat = radar_codec.native_origin_lonlat(frame.grid)
-            msg = radar_codec.encode_frame(
-                frame, origin_lon=lon, origin_lat=lat, transposed=transposed
-            )
-        except InputError as exc:
-            rejected.append(Rejection.from_error(str(path), exc))
-            logger.warning("feed %s: %s refused: %s", feed.name, path.name, exc)
-            continue
-        time = datetime.fromisoformat(msg["valid_time"])
-        yield ReplayRecord(time, feed.topic, msg["radar_id"].encode(), msg, feed.name)
-
-
-def _gauge_records(feed: Feed, rejected: list[Rejection]) -> Iterator[ReplayRecord]:
-    stations = feed.stations or {}
-    source = feed.options.get("source")
-    if feed.kind == "gauge_csv":
-        read = read_gauge_csv(
-            feed.path,
-            stations,
-            columns=feed.options.get("columns", DEFAULT_COLUMNS),
-            station_ids=list(stations),
-            time_format=feed.options.get("time_format"),
-            unit=feed.options.get("unit"),
-            source=source or "csv",
-        )
-    else:
-        read = gauge_usgs.read_usgs_iv(
-            feed.path,
-            stations,
-            parameter=feed.options.get("parameter", gauge_usgs.GAGE_HEIGHT),
-            site_ids=list(stations),
-            source=source or gauge_usgs.SOURCE,
-        )
-    rejected.extend(read.rejected)
-    for obs in read.observations:
-        key = obs.station.id.encode()
-        yield ReplayRecord(obs.time, feed.topic, key, to_message(obs), feed.name)
-
-
-def _rain_records(feed: Feed, rejected: list[Rejection]) -> Iterator[ReplayRecord]:
-    stations = rain_hko.load_hko_stations(feed.stations_path or "")
-    tally = rain_hko.RainTally()
-    source = feed.options.get("source", rain_hko.SOURCE)
-    points = rain_hko.iter_hko_rainfall(
-        feed.path, stations, station_codes=feed.options.get("stations"), tally=tally
-    )
-    try:
-        for point in points:
-            msg = rain_hko.to_message(point, source=source)
-            yield ReplayRecord(
-                point.time, feed.topic, point.station.encode(), msg, feed.name
-            )
-    finally:
-        rejected.extend(tally.rejected)
-        for code, count in sorted(tally.missing.items()):
-            rejected.append(
-                Rejection(code, "missing", f"{feed.path.name}: {count} blank {code}")
-            )
-
-
-def _hazard_feeds() -> Any:
-    # Imported here: the fire and geological feeds load only when one plays.
+def hazard_feeds() -> Any:
+    """:mod:`pipeline.hazards.feeds`, imported when a fire or geological feed
+    is checked or plays."""
     return importlib.import_module("pipeline.hazards.feeds")
-
-
-def _hazard_records(feed: Feed, rejected: list[Rejection]) -> Iterator[ReplayRecord]:
-    return _hazard_feeds().records(feed, rejected)  # type: ignore[no-any-return]
-
-
-FeedReader = Callable[[Feed, list[Rejection]], Iterator[ReplayRecord]]
-FEED_READERS: dict[str, FeedReader] = dict.fromkeys(RADAR_READERS, _radar_records)
-FEED_READERS |= {"gauge_csv": _gauge_records, "gauge_usgs": _gauge_records}
-FEED_READERS["rain_hko"] = _rain_records
-FEED_READERS |= dict.fromkeys(HAZARD_KINDS, _hazard_records)

@@ -8,7 +8,7 @@ attributes, pixel values: NaN, infinite, negative, beyond any storm) with
 the file format's own library, and then perhaps breaks its bytes: flipped,
 truncated, cut to the header. The file is read by the reader the scenario
 registers for its kind and encoded as a ``radar_frame/1`` message, as
-:func:`connectors.scenario._radar_records` does: a file either becomes a
+:func:`connectors.feed_records._radar_records` does: a file either becomes a
 valid message or is refused with an :class:`InputError` that names it.
 """
 
