@@ -28,7 +28,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pipeline.broker import DEFAULT_HOME, KAFKA_VERSION, LocalBroker, fetch_kafka
+from pipeline.broker import DEFAULT_HOME, LocalBroker
+from pipeline.kafka_jars import KAFKA_VERSION, fetch_kafka
 from schemas.errors import EwsError
 
 log = logging.getLogger(__name__)
