@@ -157,17 +157,17 @@ async def bare_loop(rig: KannelRig, count: int, concurrency: int, text: str) -> 
         "coding": "2",
     }
 
-    async def worker(session: aiohttp.ClientSession) -> None:
+    async def worker(client: aiohttp.ClientSession) -> None:
         while not queue.empty():
             n = queue.get_nowait()
             params = dict(base, to=f"+9993{n:010d}")
-            async with session.get(rig.sendsms_url, params=params) as response:
+            async with client.get(rig.sendsms_url, params=params) as response:
                 if response.status != 202:
                     raise RuntimeError(f"sendsms answered {response.status}")
 
     started = time.monotonic()
-    async with aiohttp.ClientSession() as session:
-        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+    async with aiohttp.ClientSession() as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
     return time.monotonic() - started
 
 

@@ -2,7 +2,8 @@
 
 Every loudspeaker (or group sharing one) listens on its command topic
 ``ews/ls/<county>/<village_id>/cmd`` and answers on the ``.../ack`` topic
-beside it. Commands go at QoS 1 and both sides keep a persistent session
+beside it. Commands go at QoS 1 and the broker keeps each side's
+subscriptions and queued messages across reconnections
 (``clean_session=False`` in MQTT 3.1.1; ``clean_start=False`` with a session
 expiry in MQTT 5), so the broker keeps a command for a loudspeaker that is
 offline and hands it over when it comes back, and keeps acknowledgements
@@ -68,7 +69,7 @@ def ack_topic(command: str) -> str:
 
 @dataclass(frozen=True)
 class MqttSettings:
-    """The broker and the session (``protocol`` "3.1.1" or "5")."""
+    """The broker and how to connect to it (``protocol`` "3.1.1" or "5")."""
 
     host: str
     port: int

@@ -20,25 +20,10 @@ from pipeline.demo import DEFAULT_SCENARIO
 from pipeline.hazards.fire import fire_scorer, partition_of
 from pipeline.hazards.geo import _hand_over, geo_scorer
 from schemas import registry
+from tests.fuzz.test_fuzz_hazard_agents import QUAKE
 from tests.unit.test_schemas_registry import geo_rain
 
 PARTITIONS = 4
-# A quake 20 km from the middle of the region, as the fuzz tests use.
-QUAKE = {
-    "schema": "quake_event/1",
-    "source": "usgs",
-    "event_id": "us1",
-    "time": "2023-07-01T04:00:00+00:00",
-    "updated": "2023-07-01T04:10:00+00:00",
-    "lon": 112.1,
-    "lat": 23.8,
-    "depth_km": 10.0,
-    "magnitude": 5.5,
-    "magnitude_type": "mw",
-    "place": "near Zhaoqing",
-    "event_type": "earthquake",
-    "status": "reviewed",
-}
 
 
 @pytest.fixture(scope="module")
