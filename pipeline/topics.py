@@ -13,6 +13,7 @@ partition count of the topic the table is keyed by.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 from schemas.errors import ConfigError
@@ -144,3 +145,15 @@ def by_name(name: str) -> TopicSpec:
             return spec
     known = ", ".join(spec.name for spec in ALL)
     raise ConfigError(f"no topic {name!r} is declared; declared topics: {known}")
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition of a town- or county-keyed hand-over topic for ``key``.
+
+    The CRC-32 of the key, modulo the partitions: the sending agent picks
+    the partition itself, so the receiving agent can tell which keys a
+    partition holds (its earthquake clock decides only those), and the
+    tables it writes, whose changelogs follow the partition of the record
+    being processed, keep one history per key.
+    """
+    return zlib.crc32(key.encode("utf-8")) % partitions

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import time
-import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,7 +27,7 @@ from models.region import Region
 from pipeline.agents.scoring import parse_time
 from pipeline.hazards.fire_scoring import FireScorer
 from pipeline.staging import Staged
-from pipeline.topics import by_name
+from pipeline.topics import by_name, partition_of
 
 logger = logging.getLogger(__name__)
 
@@ -43,18 +42,6 @@ def fire_scorer(region: Region, status: str) -> FireScorer:
         {t.code: t.name for t in region.towns},
         status,
     )
-
-
-def partition_of(key: str, partitions: int) -> int:
-    """The partition of a town- or county-keyed hand-over topic for ``key``.
-
-    The CRC-32 of the key, modulo the partitions: the sending agent picks
-    the partition itself, so the receiving agent can tell which keys a
-    partition holds (its earthquake clock decides only those), and the
-    tables it writes, whose changelogs follow the partition of the record
-    being processed, keep one history per key.
-    """
-    return zlib.crc32(key.encode("utf-8")) % partitions
 
 
 def register(wiring: Any) -> None:

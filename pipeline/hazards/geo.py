@@ -30,10 +30,9 @@ from models.landslide import load_thresholds
 from models.quality import check_not_future
 from models.region import Region
 from pipeline.agents.scoring import parse_time
-from pipeline.hazards.fire import partition_of
 from pipeline.hazards.geo_scoring import GeoScorer
 from pipeline.staging import Staged
-from pipeline.topics import by_name
+from pipeline.topics import by_name, partition_of
 from schemas import registry
 from schemas.errors import ParseError, SchemaError
 

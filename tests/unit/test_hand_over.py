@@ -17,8 +17,9 @@ import pytest
 from connectors.scenario import load_scenario
 from models.region import default_region
 from pipeline.demo import DEFAULT_SCENARIO
-from pipeline.hazards.fire import fire_scorer, partition_of
+from pipeline.hazards.fire import fire_scorer
 from pipeline.hazards.geo import _hand_over, geo_scorer
+from pipeline.topics import partition_of
 from schemas import registry
 from tests.fuzz.test_fuzz_hazard_agents import QUAKE
 from tests.unit.test_schemas_registry import geo_rain
